@@ -1,0 +1,70 @@
+/**
+ * The one configuration schema. Defaults and descriptions live here; environment variable
+ * names (YACHAY_*) are derived from the key paths, so a new key needs no extra wiring.
+ */
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    school: {
+      type: 'string', pattern: '^[a-z0-9-]{3,40}$', default: 'escuela-demo',
+      description: 'school id used in MQTT topics and the catalog',
+    },
+    dataDir: { type: 'string', minLength: 1, default: './.yachay', description: 'SQLite database and content store' },
+    log: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+      },
+    },
+    optimize: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        threads: { type: 'integer', minimum: 0, maximum: 64, default: 0, description: 'ffmpeg threads, 0 = all cores' },
+        preset: {
+          type: 'string', enum: ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'],
+          default: 'veryfast', description: 'x264 speed preset (a Pi 4 is about 3x slower than a laptop)',
+        },
+        segmentSeconds: { type: 'number', minimum: 1, maximum: 30, default: 6, description: 'target HLS segment length' },
+        analysisFps: { type: 'number', minimum: 1, maximum: 30, default: 5, description: 'frames per second decoded for analysis' },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 5, default: 3, description: 'encodes per rendition before giving up on a floor' },
+        verify: { type: 'boolean', default: true, description: 'measure the quality floors on the output before publishing' },
+        ocrLang: { type: 'string', enum: ['spa', 'eng', 'spa+eng'], default: 'spa', description: 'language of slide text for the OCR check' },
+        floors: {
+          type: 'object', additionalProperties: false, default: {},
+          properties: {
+            ocrRatio: { type: 'number', minimum: 0, maximum: 1, default: 0.97, description: 'slide OCR words kept vs source' },
+            ssimTalkingHead: { type: 'number', minimum: 0, maximum: 1, default: 0.95 },
+            ssimMotion: { type: 'number', minimum: 0, maximum: 1, default: 0.75 },
+            stoi: { type: 'number', minimum: 0, maximum: 1, default: 0.96, description: 'speech intelligibility (STOI) kept' },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export interface Floors {
+  ocrRatio: number;
+  ssimTalkingHead: number;
+  ssimMotion: number;
+  stoi: number;
+}
+
+export interface OptimizeConfig {
+  threads: number;
+  preset: 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium' | 'slow';
+  segmentSeconds: number;
+  analysisFps: number;
+  maxAttempts: number;
+  verify: boolean;
+  ocrLang: 'spa' | 'eng' | 'spa+eng';
+  floors: Floors;
+}
+
+export interface Config {
+  school: string;
+  dataDir: string;
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  optimize: OptimizeConfig;
+}

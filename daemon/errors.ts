@@ -1,0 +1,48 @@
+/**
+ * The one catalogue of errors a technician or teacher can meet. Every code maps to an
+ * exit status for the CLI, and (later) to an HTTP status for the LAN server.
+ * Messages say what happened, where, and what to do.
+ */
+export const ERRORS = {
+  YCH_ERR_CONFIG: { exit: 78, hint: 'fix the configuration value named above' },
+  YCH_ERR_USAGE: { exit: 64, hint: 'run `yachay --help`' },
+  YCH_ERR_INPUT_MISSING: { exit: 66, hint: 'check the path and its permissions' },
+  YCH_ERR_INPUT_NOT_MEDIA: { exit: 65, hint: 'give a video or audio file (mp4, mkv, webm, mov, mp3, wav…)' },
+  YCH_ERR_INPUT_CORRUPT: { exit: 65, hint: 'the file is damaged or truncated: copy it again from the camera or phone' },
+  YCH_ERR_INPUT_EMPTY: { exit: 65, hint: 'the recording has no duration: record again' },
+  YCH_ERR_INPUT_TOO_LARGE: { exit: 65, hint: 'export the recording at 4K (3840x2160) or smaller' },
+  YCH_ERR_OUTPUT_INSIDE_INPUT: { exit: 64, hint: 'choose an output folder outside the input folder' },
+  YCH_ERR_OUTPUT_EXISTS: { exit: 73, hint: 'remove the folder or choose another --out' },
+  YCH_ERR_DISK_FULL: { exit: 74, hint: 'free disk space (or delete old lessons) and run again' },
+  YCH_ERR_IO: { exit: 74, hint: 'check the disk and folder permissions' },
+  YCH_ERR_FFMPEG_MISSING: { exit: 69, hint: 'install ffmpeg: `sudo apt-get install -y ffmpeg`' },
+  YCH_ERR_FFMPEG_FAILED: { exit: 70, hint: 'run again with --log-level debug and report the ffmpeg message' },
+  YCH_ERR_NATIVE_LOAD: { exit: 69, hint: 'build the native addon: `npm run build:native`' },
+  YCH_ERR_QUALITY_FLOOR: { exit: 70, hint: 'the lesson could not reach its quality floor; report it with the input file' },
+  YCH_ERR_ABORTED: { exit: 130, hint: 'the job was stopped; run it again to finish' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class YachayError extends Error {
+  override readonly name = 'YachayError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+  }
+
+  get exitCode(): number {
+    return ERRORS[this.code].exit;
+  }
+
+  get hint(): string {
+    return ERRORS[this.code].hint;
+  }
+}
+
+export function isYachayError(err: unknown, code?: ErrorCode): err is YachayError {
+  return err instanceof YachayError && (code === undefined || err.code === code);
+}

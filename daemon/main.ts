@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createLogger } from './log.js';
+import { YachayError, isYachayError } from './errors.js';
+import { killAllChildren } from './optimize/ffmpeg.js';
+
+const HELP = `yachay — lecciones livianas para la escuela / light lessons for the school
+
+Uso / usage:
+  yachay optimize <input> [--out DIR] [--plan]   optimiza una grabación / optimize a recording
+  yachay sample [--out FILE] [--seconds N] [--lang es|en]
+                                                  genera una clase de ejemplo / make a sample lecture
+  yachay demo [--out DIR]                         ejemplo + optimización / sample + optimize
+  yachay check-config                             valida la configuración / validate the config
+
+Opciones / options:
+  --config FILE      JSON config (also YACHAY_CONFIG); every key also as YACHAY_* env
+  --data-dir DIR     data folder (default ./.yachay)
+  --preset NAME      x264 preset (veryfast by default)
+  --no-verify        publish without measuring the quality floors
+  --log-level LEVEL  fatal|error|warn|info|debug (default warn on the CLI)
+  --quiet            no progress output
+  -h, --help         this help
+`;
+
+const OPTIONS = {
+  out: { type: 'string' },
+  plan: { type: 'boolean', default: false },
+  config: { type: 'string' },
+  'data-dir': { type: 'string' },
+  preset: { type: 'string' },
+  'no-verify': { type: 'boolean', default: false },
+  'log-level': { type: 'string' },
+  quiet: { type: 'boolean', default: false },
+  seconds: { type: 'string' },
+  lang: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+function overridesFrom(v: Values): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (v['data-dir']) o.dataDir = v['data-dir'];
+  if (v['log-level']) o.log = { level: v['log-level'] };
+  const opt: Record<string, unknown> = {};
+  if (v.preset) opt.preset = v.preset;
+  if (v['no-verify']) opt.verify = false;
+  if (Object.keys(opt).length) o.optimize = opt;
+  return o;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values: Values; let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (err) {
+    process.stderr.write(`yachay: ${(err as Error).message}\n${HELP}`);
+    return 64;
+  }
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(HELP);
+    return positionals.length === 0 && !values.help ? 64 : 0;
+  }
+  if (values.version) {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+
+  const abort = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) { killAllChildren(); process.exit(130); }
+    process.stderr.write(`\nyachay: ${sig}, stopping… (again to force)\n`);
+    abort.abort(new YachayError('YCH_ERR_ABORTED', `stopped by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const [cmd, ...rest] = positionals;
+    const cfg = loadConfig({
+      file: values.config, overrides: overridesFrom(values),
+      // the CLI talks to a person: only warnings unless asked
+      env: { YACHAY_LOG_LEVEL: 'warn', ...process.env },
+    });
+    switch (cmd) {
+      case 'check-config':
+        process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+        return 0;
+      case 'optimize': {
+        if (rest.length !== 1) throw new YachayError('YCH_ERR_USAGE', 'optimize needs exactly one input file');
+        return await runOptimize(cfg, rest[0]!, values, abort.signal);
+      }
+      case 'sample':
+        return await runSample(values, abort.signal);
+      case 'demo':
+        return await runDemo(cfg, values, abort.signal);
+      default:
+        throw new YachayError('YCH_ERR_USAGE', `unknown command "${cmd}"`);
+    }
+  } catch (err) {
+    return report(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function report(err: unknown): number {
+  if (isYachayError(err)) {
+    process.stderr.write(`yachay: error ${err.code}: ${err.message}\n  → ${err.hint}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`yachay: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}
+
+function defaultOut(cfg: Config, input: string): string {
+  const name = basename(input, extname(input)).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'leccion';
+  return join(cfg.dataDir, 'lessons', name);
+}
+
+async function runOptimize(cfg: Config, input: string, values: Values, signal: AbortSignal): Promise<number> {
+  const { optimize } = await import('./optimize/optimizer.js');
+  const { createProgress } = await import('./optimize/progress.js');
+  const { loadNative } = await import('./analysis/native.js');
+  const log = createLogger(cfg.log.level);
+  const kernels = loadNative();
+  log.info({ isa: kernels.isa() }, 'analysis kernels loaded');
+  const out = values.out ?? defaultOut(cfg, input);
+  const progress = createProgress(process.stderr, values.quiet || values.plan);
+  const t0 = performance.now();
+  const res = await optimize({ input, out, planOnly: values.plan }, { cfg: cfg.optimize, log, kernels, progress, signal });
+  if (values.plan) {
+    process.stdout.write(JSON.stringify({ plan: res.plan, shots: res.shots }, null, 2) + '\n');
+    return 0;
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const low = res.package?.video[0] ?? res.package?.audio[0];
+  const lowAudio = res.package?.audio.find((a) => a.id === 'a-opus');
+  const bytesLow = (low?.bytes ?? 0) + (res.package?.video.length ? lowAudio?.bytes ?? 0 : 0);
+  const summary = {
+    out: res.out, master: res.out ? join(res.out, 'master.m3u8') : undefined,
+    duration_s: res.input.duration,
+    lowest_mb_per_min: Number((bytesLow / 1e6 / (res.input.duration / 60)).toFixed(3)),
+    renditions: [...(res.package?.video ?? []), ...(res.package?.audio ?? [])].map((r) => ({ id: r.id, kbps: Math.round(r.averageBps / 1000), bytes: r.bytes })),
+    shots: res.plan.shots.map((s) => `${s.start.toFixed(1)}-${s.end.toFixed(1)} ${s.cls}`),
+    verify: res.verify ? { ocr_ratio: res.verify.ocrRatio, stoi: res.verify.stoi, ssim: res.verify.ssim, skipped: res.verify.skipped } : 'skipped',
+    attempts: res.attempts,
+    speed_x_realtime: Number((res.input.duration / wall).toFixed(2)),
+  };
+  if (process.stdout.isTTY) {
+    process.stdout.write(`\nLista / done: ${summary.master}\n` +
+      `  ${summary.lowest_mb_per_min} MB/min (ahorro / data saver), ${summary.speed_x_realtime}× tiempo real / real time\n` +
+      `  ${JSON.stringify(summary.verify)}\n`);
+  } else {
+    process.stdout.write(JSON.stringify(summary) + '\n');
+  }
+  return 0;
+}
+
+async function runSample(values: Values, signal: AbortSignal): Promise<number> {
+  const { makeSampleLecture } = await import('./sample/lecture.js');
+  const out = resolve(values.out ?? 'sample-lecture.mp4');
+  const lang = values.lang === 'en' ? 'en' : 'es';
+  await makeSampleLecture(out, { seconds: values.seconds ? Number(values.seconds) : 60, lang, signal });
+  process.stdout.write(`${out}\n`);
+  return 0;
+}
+
+async function runDemo(cfg: Config, values: Values, signal: AbortSignal): Promise<number> {
+  const { makeSampleLecture } = await import('./sample/lecture.js');
+  const src = resolve(cfg.dataDir, 'samples', 'clase-de-ejemplo.mp4');
+  process.stderr.write(`yachay: generando la clase de ejemplo / making the sample lecture: ${src}\n`);
+  await makeSampleLecture(src, { seconds: 60, lang: 'es', signal, reuse: true });
+  return runOptimize(cfg, src, { ...values, out: values.out ?? join(cfg.dataDir, 'lessons', 'clase-de-ejemplo') }, signal);
+}

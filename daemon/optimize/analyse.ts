@@ -1,0 +1,120 @@
+import { run } from './ffmpeg.js';
+import type { MediaInfo } from './probe.js';
+import type { NativeKernels } from '../analysis/native.js';
+
+/** Analysis frame size: small enough to decode a lesson in seconds, big enough to see text edges. */
+export const ANALYSIS_W = 160;
+export const ANALYSIS_H = 90;
+/** Audio is analysed at 16 kHz mono in 20 ms frames: the speech band, a syllable's resolution. */
+export const AUDIO_RATE = 16000;
+export const AUDIO_FRAME = 320;
+/** Sobel magnitude above which a pixel counts as an edge (text strokes, board writing). */
+export const EDGE_THRESHOLD = 96;
+
+/** Per analysis frame, in time order at `fps`. */
+export interface VideoFeatures {
+  fps: number;
+  /** mean absolute luma difference to the previous analysis frame (0..255) */
+  diff: Float32Array;
+  si: Float32Array;
+  ti: Float32Array;
+  edges: Float32Array;
+  luma: Float32Array;
+  lumaStd: Float32Array;
+}
+
+/** Per 20 ms audio frame. */
+export interface AudioFeatures {
+  frameSec: number;
+  rms: Float32Array;
+  zcr: Float32Array;
+  low: Float32Array;
+  high: Float32Array;
+}
+
+export interface Analysis {
+  video?: VideoFeatures | undefined;
+  audio?: AudioFeatures | undefined;
+}
+
+const FEATS = 6;
+const AFEATS = 5;
+
+/** Grows a Float32Array without re-copying on every push. */
+class Column {
+  private buf = new Float32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.buf.length) {
+      const next = new Float32Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.length++] = v;
+  }
+  done(): Float32Array { return this.buf.slice(0, this.length); }
+}
+
+export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps: number,
+  opts: { signal?: AbortSignal | undefined; onProgress?: ((sec: number) => void) | undefined } = {}): Promise<VideoFeatures> {
+  const frameBytes = ANALYSIS_W * ANALYSIS_H;
+  const cols = Array.from({ length: FEATS }, () => new Column());
+  // The previous frame rides along at the start of each batch so diffs continue across chunks.
+  let prev: Uint8Array | null = null;
+  let pending = Buffer.alloc(0);
+  let frames = 0;
+  const consume = (chunk: Buffer): void => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    const n = Math.floor(pending.length / frameBytes);
+    if (n === 0) return;
+    const whole = pending.subarray(0, n * frameBytes);
+    const batch = new Uint8Array((prev ? n + 1 : n) * frameBytes);
+    if (prev) batch.set(prev, 0);
+    batch.set(whole, prev ? frameBytes : 0);
+    const f = kernels.frameFeatures(batch, ANALYSIS_W, ANALYSIS_H, prev ? n + 1 : n, EDGE_THRESHOLD);
+    for (let i = prev ? 1 : 0; i < (prev ? n + 1 : n); i++) {
+      for (let k = 0; k < FEATS; k++) cols[k]!.push(f[i * FEATS + k]!);
+    }
+    prev = batch.slice(batch.length - frameBytes);
+    pending = Buffer.from(pending.subarray(n * frameBytes));
+    frames += n;
+    opts.onProgress?.(frames / fps);
+  };
+  await run('ffmpeg', [
+    '-hide_banner', '-nostdin', '-v', 'error', '-i', info.path, '-map', '0:v:0', '-an', '-sn',
+    '-vf', `fps=${fps},scale=${ANALYSIS_W}:${ANALYSIS_H}:flags=area,format=gray`,
+    '-f', 'rawvideo', 'pipe:1',
+  ], { signal: opts.signal, onStdout: consume });
+  const [diff, si, ti, edges, luma, lumaStd] = cols.map((c) => c.done()) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  return { fps, diff, si, ti, edges, luma, lumaStd };
+}
+
+export async function analyseAudio(info: MediaInfo, kernels: NativeKernels,
+  opts: { signal?: AbortSignal | undefined } = {}): Promise<AudioFeatures> {
+  const chunks: Buffer[] = [];
+  await run('ffmpeg', [
+    '-hide_banner', '-nostdin', '-v', 'error', '-i', info.path, '-map', '0:a:0', '-vn', '-sn',
+    '-ac', '1', '-ar', String(AUDIO_RATE), '-f', 'f32le', 'pipe:1',
+  ], { signal: opts.signal, onStdout: (c) => chunks.push(c) });
+  const buf = Buffer.concat(chunks);
+  const pcm = new Float32Array(buf.buffer, buf.byteOffset, Math.floor(buf.length / 4));
+  // copy: Buffer's pool offset may not be 4-byte aligned for the addon
+  const f = kernels.audioFeatures(pcm.slice(), AUDIO_FRAME);
+  const n = Math.floor(f.length / AFEATS);
+  const pick = (k: number): Float32Array => {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = f[i * AFEATS + k]!;
+    return out;
+  };
+  return { frameSec: AUDIO_FRAME / AUDIO_RATE, rms: pick(0), zcr: pick(1), low: pick(2), high: pick(4) };
+}
+
+export async function analyse(info: MediaInfo, kernels: NativeKernels, fps: number,
+  opts: { signal?: AbortSignal | undefined; onProgress?: ((sec: number) => void) | undefined } = {}): Promise<Analysis> {
+  // both decodes at once: one core each on a Pi, and the audio pass is short
+  const [video, audio] = await Promise.all([
+    info.video ? analyseVideo(info, kernels, fps, opts) : Promise.resolve(undefined),
+    info.audio ? analyseAudio(info, kernels, opts) : Promise.resolve(undefined),
+  ]);
+  return { video, audio };
+}

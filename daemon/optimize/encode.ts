@@ -1,0 +1,138 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './ffmpeg.js';
+import type { Plan, RenditionPlan } from './plan.js';
+
+/**
+ * One ffmpeg process decodes the source once and writes every rendition: each video branch
+ * keeps, per shot, only the frames its plan asks for (variable frame rate), and x264's
+ * rate-control zones give each shot its own quality. Output: one HLS fMP4 folder per
+ * rendition; the master playlist is written by package.ts.
+ */
+export interface EncodeOptions {
+  preset: string;
+  threads: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((outSeconds: number) => void) | undefined;
+  /** only these renditions (re-encode after a missed floor); audio too when true */
+  only?: string[] | undefined;
+  audio?: boolean;
+}
+
+const EPS = 1e-4;
+
+function periodOf(plan: Plan, r: RenditionPlan, t: number): number {
+  const i = shotAt(plan, t);
+  return 1 / r.shots[i]!.fps - 0.5 / plan.baseFps;
+}
+
+function shotAt(plan: Plan, t: number): number {
+  for (let i = plan.shots.length - 1; i >= 0; i--) if (t >= plan.shots[i]!.start - EPS) return i;
+  return 0;
+}
+
+/** The same rule as selectExpr(), run here to know which output frame starts each shot. */
+export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; firstFrame: number[] } {
+  const F = plan.baseFps;
+  const n = Math.floor(plan.duration * F + EPS);
+  const firstFrame = plan.shots.map(() => -1);
+  let prev = Number.NaN;
+  let out = 0;
+  for (let k = 0; k < n; k++) {
+    const t = k / F;
+    const i = shotAt(plan, t);
+    const s = plan.shots[i]!.start;
+    const atStart = t >= s - EPS && t < s + 1 / F - 1e-3;
+    if (Number.isNaN(prev) || atStart || t - prev >= periodOf(plan, r, t)) {
+      if (firstFrame[i] === -1) firstFrame[i] = out;
+      prev = t;
+      out++;
+    }
+  }
+  return { total: out, firstFrame };
+}
+
+/** ffmpeg `select` expression: first frame of every shot, then one frame per shot period. */
+export function selectExpr(plan: Plan, r: RenditionPlan): string {
+  const F = plan.baseFps;
+  const starts = plan.shots.map((s) => `between(t,${(s.start - EPS).toFixed(4)},${(s.start + 1 / F - 1e-3).toFixed(4)})`);
+  let period = (1 / r.shots[r.shots.length - 1]!.fps - 0.5 / F).toFixed(5);
+  for (let i = plan.shots.length - 2; i >= 0; i--) {
+    period = `if(lt(t,${(plan.shots[i + 1]!.start - EPS).toFixed(4)}),${(1 / r.shots[i]!.fps - 0.5 / F).toFixed(5)},${period})`;
+  }
+  return `isnan(prev_selected_t)+${starts.join('+')}+gte(t-prev_selected_t,${period})`;
+}
+
+/** x264 zones: quality per shot as a bitrate factor relative to the rendition's base CRF. */
+export function zones(plan: Plan, r: RenditionPlan, baseCrf: number): string {
+  const { total, firstFrame } = simulateSelect(plan, r);
+  const parts: string[] = [];
+  plan.shots.forEach((_, i) => {
+    const a = firstFrame[i]!;
+    if (a < 0) return;
+    const next = firstFrame.slice(i + 1).find((f) => f >= 0) ?? total;
+    const b = next - 1;
+    if (b < a) return;
+    const factor = Math.pow(2, (baseCrf - r.shots[i]!.crf) / 6);
+    if (Math.abs(factor - 1) > 1e-3) parts.push(`${a},${b},b=${factor.toFixed(3)}`);
+  });
+  return parts.join('/');
+}
+
+export function baseCrf(r: RenditionPlan): number {
+  return Math.max(...r.shots.map((s) => s.crf));
+}
+
+function hlsOut(dir: string, segmentSeconds: number): string[] {
+  return [
+    '-f', 'hls', '-hls_time', String(segmentSeconds), '-hls_playlist_type', 'vod',
+    '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4',
+    '-hls_segment_filename', join(dir, 'seg_%05d.m4s'), '-hls_flags', 'independent_segments',
+    join(dir, 'index.m3u8'),
+  ];
+}
+
+export function encodeArgs(plan: Plan, input: string, outDir: string, opts: EncodeOptions): string[] {
+  const wanted = plan.renditions.filter((r) => !opts.only || opts.only.includes(r.id));
+  const args = ['-hide_banner', '-nostdin', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y',
+    '-threads', String(opts.threads), '-i', input];
+  const graph: string[] = [];
+  if (wanted.length > 0) {
+    const labels = wanted.map((r) => `[s${r.id}]`).join('');
+    graph.push(`[0:v:0]fps=${plan.baseFps}${wanted.length > 1 ? `,split=${wanted.length}${labels}` : labels}`);
+    for (const r of wanted) {
+      graph.push(`[s${r.id}]select='${selectExpr(plan, r)}',scale=${r.width}:${r.height}:flags=lanczos,format=yuv420p[o${r.id}]`);
+    }
+    args.push('-filter_complex', graph.join(';'));
+  }
+  for (const r of wanted) {
+    const crf = baseCrf(r);
+    const z = zones(plan, r, crf);
+    const x264 = ['scenecut=0', 'rc-lookahead=30', 'aq-mode=3'];
+    if (z) x264.push(`zones=${z}`);
+    args.push('-map', `[o${r.id}]`, '-an', '-fps_mode', 'vfr',
+      '-c:v', 'libx264', '-preset', opts.preset, '-crf', String(crf), '-profile:v', 'high', '-level:v', '4.0',
+      '-g', '100000', '-keyint_min', '1', '-bf', '3', '-x264-params', x264.join(':'),
+      '-force_key_frames', plan.keyframes.join(','), '-pix_fmt', 'yuv420p',
+      ...hlsOut(join(outDir, r.id), plan.segmentSeconds));
+  }
+  if (plan.audio && opts.audio !== false) {
+    const a = plan.audio;
+    args.push('-map', '0:a:0', '-vn', '-ac', '1', '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
+      '-application', a.opus.application, '-ar', '48000', ...hlsOut(join(outDir, 'a-opus'), plan.segmentSeconds));
+    args.push('-map', '0:a:0', '-vn', '-ac', '1', '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', '44100',
+      ...hlsOut(join(outDir, 'a-aac'), plan.segmentSeconds));
+  }
+  return args;
+}
+
+export async function encode(plan: Plan, input: string, outDir: string, opts: EncodeOptions): Promise<void> {
+  const ids = plan.renditions.filter((r) => !opts.only || opts.only.includes(r.id)).map((r) => r.id);
+  if (plan.audio && opts.audio !== false) ids.push('a-opus', 'a-aac');
+  // a re-encode starts from an empty folder: fewer segments must not leave stale ones behind
+  for (const id of ids) {
+    await rm(join(outDir, id), { recursive: true, force: true });
+    await mkdir(join(outDir, id), { recursive: true });
+  }
+  await run('ffmpeg', encodeArgs(plan, input, outDir, opts), { signal: opts.signal, onProgress: opts.onProgress });
+}

@@ -1,0 +1,118 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { YachayError } from '../errors.js';
+
+/**
+ * Every ffmpeg/ffprobe call goes through here: argument arrays only (never a shell string),
+ * the child in its own process group so an abort takes its helpers with it, stderr kept for
+ * the error message, and `-progress` lines turned into a callback.
+ */
+export interface RunOptions {
+  signal?: AbortSignal | undefined;
+  /** called with seconds of output written so far (from `-progress pipe:1` out_time) */
+  onProgress?: ((outSeconds: number) => void) | undefined;
+  /** feed stdout to the caller instead of parsing progress (raw pipes for analysis) */
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  /** how long to wait after SIGINT before SIGKILL on abort */
+  killGraceMs?: number;
+}
+
+export interface RunResult { stdout: string; stderr: string }
+
+const live = new Set<ChildProcess>();
+
+/** Kill every ffmpeg still running (used on a second Ctrl-C and at exit). */
+export function killAllChildren(): void {
+  for (const child of live) killGroup(child, 'SIGKILL');
+}
+
+function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null) return;
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    try { child.kill(sig); } catch { /* already gone */ }
+  }
+}
+
+export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      reject(new YachayError('YCH_ERR_ABORTED', `${bin} not started: aborted`));
+      return;
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    } catch (err) {
+      reject(missing(bin, err));
+      return;
+    }
+    live.add(child);
+    const out: Buffer[] = [];
+    let err = '';
+    let progressBuf = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (opts.onStdout) { opts.onStdout(chunk); return; }
+      if (opts.onProgress) {
+        progressBuf += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = progressBuf.indexOf('\n')) >= 0) {
+          const line = progressBuf.slice(0, nl);
+          progressBuf = progressBuf.slice(nl + 1);
+          const m = /^out_time_(?:us|ms)=(\d+)/.exec(line);
+          if (m) opts.onProgress(Number(m[1]) / 1e6);
+        }
+        return;
+      }
+      out.push(chunk);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      // keep the tail only: ffmpeg can be chatty for hours
+      err = (err + chunk.toString('utf8')).slice(-16384);
+    });
+    let aborted = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      aborted = true;
+      killGroup(child, 'SIGINT');
+      killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), opts.killGraceMs ?? 2000);
+      killTimer.unref();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e) => {
+      live.delete(child);
+      opts.signal?.removeEventListener('abort', onAbort);
+      reject(missing(bin, e));
+    });
+    child.on('close', (code, sig) => {
+      live.delete(child);
+      if (killTimer) clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (aborted) {
+        reject(new YachayError('YCH_ERR_ABORTED', `${bin} stopped: aborted`));
+      } else if (code === 0) {
+        resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: err });
+      } else {
+        reject(new FfmpegFailure(bin, args, code, sig, err));
+      }
+    });
+  });
+}
+
+export class FfmpegFailure extends YachayError {
+  constructor(readonly bin: string, readonly args: string[], readonly exit: number | null,
+    readonly sig: NodeJS.Signals | null, readonly stderr: string) {
+    const last = stderr.trim().split('\n').slice(-3).join(' | ');
+    super(/No space left on device/i.test(stderr) ? 'YCH_ERR_DISK_FULL' : 'YCH_ERR_FFMPEG_FAILED',
+      `${bin} failed (${sig ?? `exit ${exit}`}): ${last || 'no message'}`);
+  }
+}
+
+function missing(bin: string, cause: unknown): YachayError {
+  const e = cause as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') {
+    return new YachayError('YCH_ERR_FFMPEG_MISSING', `${bin} is not installed or not on PATH`, { cause });
+  }
+  return new YachayError('YCH_ERR_FFMPEG_FAILED', `${bin} could not start: ${e?.message ?? String(cause)}`, { cause });
+}

@@ -1,0 +1,148 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
+import type { OptimizeConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { YachayError, isYachayError } from '../errors.js';
+import type { NativeKernels } from '../analysis/native.js';
+import { probe } from './probe.js';
+import type { MediaInfo } from './probe.js';
+import { analyse } from './analyse.js';
+import { findShots, speechIntervals } from './shots.js';
+import type { Shot } from './shots.js';
+import { makePlan, withMoreBits } from './plan.js';
+import type { Plan } from './plan.js';
+import { encode } from './encode.js';
+import { writeMaster } from './package.js';
+import type { PackageSummary } from './package.js';
+import { verify } from './verify.js';
+import type { VerifyReport } from './verify.js';
+import type { Progress } from './progress.js';
+import { exists, ioError, publishDir, writeFileAtomic } from '../util/atomic.js';
+
+export interface OptimizeRequest {
+  input: string;
+  out: string;
+  planOnly?: boolean;
+}
+
+export interface OptimizeDeps {
+  cfg: Readonly<OptimizeConfig>;
+  log: Logger;
+  kernels: NativeKernels;
+  progress: Progress;
+  signal?: AbortSignal | undefined;
+}
+
+export interface OptimizeResult {
+  input: MediaInfo;
+  plan: Plan;
+  shots: Shot[];
+  out?: string | undefined;
+  package?: PackageSummary | undefined;
+  verify?: VerifyReport | undefined;
+  attempts: number;
+  timings: Record<string, number>;
+}
+
+function inside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Refuse output locations that could overwrite the recording or someone else's files. */
+export async function checkOutput(input: string, out: string): Promise<void> {
+  const inAbs = resolve(input); const outAbs = resolve(out);
+  if (inside(outAbs, inAbs)) {
+    throw new YachayError('YCH_ERR_OUTPUT_INSIDE_INPUT', `output folder ${out} is inside the input ${input}`);
+  }
+  if (inside(inAbs, outAbs)) {
+    throw new YachayError('YCH_ERR_OUTPUT_INSIDE_INPUT', `input ${input} is inside the output folder ${out}, which would be replaced`);
+  }
+  if (await exists(outAbs)) {
+    const names = await readdir(outAbs).catch(() => null);
+    if (names === null) throw new YachayError('YCH_ERR_OUTPUT_EXISTS', `output ${out} exists and is not a folder`);
+    if (names.length > 0 && !names.includes('master.m3u8')) {
+      throw new YachayError('YCH_ERR_OUTPUT_EXISTS', `output folder ${out} already holds other files (not a Yachay package)`);
+    }
+  }
+}
+
+export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promise<OptimizeResult> {
+  const { cfg, log, kernels, progress, signal } = deps;
+  const timings: Record<string, number> = {};
+  const timed = async <T>(name: string, weight: number, fn: () => Promise<T>): Promise<T> => {
+    progress.stage(name, weight);
+    const t0 = performance.now();
+    try { return await fn(); } finally { timings[name] = Math.round(performance.now() - t0); }
+  };
+
+  if (!req.planOnly) await checkOutput(req.input, req.out);
+  const info = await timed('probe', 0.01, () => probe(req.input, signal));
+  log.info({ info }, 'probed');
+  const an = await timed('analyse', 0.14, () => analyse(info, kernels, cfg.analysisFps, {
+    signal, onProgress: (s) => progress.update(s / info.duration),
+  }));
+  const shots = findShots(an, info.duration);
+  let plan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
+  if (req.planOnly) {
+    progress.done();
+    return { input: info, plan, shots, attempts: 0, timings };
+  }
+
+  const outAbs = resolve(req.out);
+  await mkdir(dirname(outAbs), { recursive: true }).catch((e: unknown) => { throw ioError(e, `creating ${dirname(outAbs)}`); });
+  const tmp = join(dirname(outAbs), `.${basename(outAbs)}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  try {
+    await mkdir(tmp, { recursive: true });
+    let report: VerifyReport | undefined;
+    let attempts = 0;
+    let only: string[] | undefined; let withAudio = true;
+    for (;;) {
+      attempts++;
+      await timed(attempts === 1 ? 'encode' : `encode#${attempts}`, attempts === 1 ? 0.6 : 0, () => encode(plan, info.path, tmp, {
+        preset: cfg.preset, threads: cfg.threads, signal, only, audio: withAudio,
+        onProgress: (s) => progress.update(s / info.duration),
+      }));
+      if (!cfg.verify) break;
+      report = await timed(attempts === 1 ? 'verify' : `verify#${attempts}`, attempts === 1 ? 0.2 : 0, () => verify(plan, info.path, tmp, {
+        floors: cfg.floors, signal, lang: cfg.ocrLang, speech: speechIntervals(an.audio),
+      }));
+      log.info({ attempt: attempts, ocr: report.ocrRatio, stoi: report.stoi, ssim: report.ssim, failed: report.failedClasses, audioFailed: report.audioFailed }, 'verified');
+      if (report.failedClasses.length === 0 && !report.audioFailed) break;
+      if (attempts >= cfg.maxAttempts) {
+        throw new YachayError('YCH_ERR_QUALITY_FLOOR', `after ${attempts} encodes the lowest rendition still misses its floor: ${describeMiss(report)}`);
+      }
+      // more bits only where the floor was missed; the rest of the package is kept
+      const r0 = plan.renditions[0]?.id;
+      if (r0 && report.failedClasses.length) plan = withMoreBits(plan, r0, report.failedClasses);
+      if (report.audioFailed && plan.audio) {
+        plan = { ...plan, audio: { ...plan.audio, opus: { ...plan.audio.opus, bitrate: plan.audio.opus.bitrate + 6000 } } };
+      }
+      only = report.failedClasses.length && r0 ? [r0] : [];
+      withAudio = report.audioFailed;
+      log.warn({ attempt: attempts, miss: describeMiss(report) }, 're-encoding with more bits');
+    }
+    const pkg = await timed('publish', 0.05, async () => {
+      const summary = await writeMaster(tmp, plan);
+      await writeFileAtomic(join(tmp, 'plan.json'), JSON.stringify(plan, null, 1));
+      await writeFileAtomic(join(tmp, 'report.json'), JSON.stringify({ input: info, shots, verify: report, attempts, timings }, null, 1));
+      await publishDir(tmp, outAbs);
+      return summary;
+    });
+    progress.done();
+    return { input: info, plan, shots, out: outAbs, package: pkg, verify: report, attempts, timings };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (isYachayError(err)) throw err;
+    throw ioError(err, `optimizing ${req.input}`);
+  }
+}
+
+function describeMiss(r: VerifyReport): string {
+  const parts: string[] = [];
+  if (r.ocrRatio !== undefined && r.failedClasses.some((c) => c === 'slide' || c === 'board')) parts.push(`slide text ${r.ocrRatio.toFixed(3)}`);
+  for (const c of r.failedClasses) if (r.ssim[c] !== undefined) parts.push(`SSIM ${c} ${r.ssim[c]!.toFixed(3)}`);
+  if (r.audioFailed && r.stoi !== undefined) parts.push(`speech STOI ${r.stoi.toFixed(3)}`);
+  return parts.join(', ') || 'unknown';
+}

@@ -1,0 +1,109 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './ffmpeg.js';
+import type { Plan } from './plan.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+/** What a rendition costs, read back from its own playlist and files. */
+export interface RenditionStats {
+  id: string;
+  playlist: string;
+  segments: number;
+  duration: number;
+  bytes: number;
+  /** bits per second over the whole rendition */
+  averageBps: number;
+  /** highest segment bit rate: what HLS calls BANDWIDTH */
+  peakBps: number;
+  codec: string;
+  width?: number | undefined;
+  height?: number | undefined;
+}
+
+export async function renditionStats(root: string, id: string): Promise<RenditionStats> {
+  const dir = join(root, id);
+  const text = await readFile(join(dir, 'index.m3u8'), 'utf8');
+  let bytes = (await stat(join(dir, 'index.m3u8'))).size;
+  const init = /#EXT-X-MAP:URI="([^"]+)"/.exec(text)?.[1];
+  if (init) bytes += (await stat(join(dir, init))).size;
+  let duration = 0; let peak = 0; let segments = 0; let pending = 0;
+  for (const line of text.split('\n')) {
+    const m = /^#EXTINF:([\d.]+)/.exec(line);
+    if (m) { pending = Number(m[1]); continue; }
+    if (line && !line.startsWith('#')) {
+      const size = (await stat(join(dir, line.trim()))).size;
+      bytes += size; duration += pending; segments++;
+      if (pending > 0.5) peak = Math.max(peak, (size * 8) / pending);
+    }
+  }
+  const averageBps = duration > 0 ? (bytes * 8) / duration : 0;
+  const probe = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_streams', join(dir, 'index.m3u8')]);
+  const s = (JSON.parse(probe.stdout) as { streams: Array<{ codec_name: string; profile?: string; level?: number; width?: number; height?: number }> }).streams[0];
+  return {
+    id, playlist: `${id}/index.m3u8`, segments, duration, bytes, averageBps,
+    peakBps: Math.max(peak, averageBps), codec: codecString(s), width: s?.width, height: s?.height,
+  };
+}
+
+/** RFC 6381 codec strings as players expect them in CODECS. */
+export function codecString(s: { codec_name: string; profile?: string; level?: number } | undefined): string {
+  if (!s) return '';
+  if (s.codec_name === 'h264') {
+    const p = /high/i.test(s.profile ?? '') ? '64' : /main/i.test(s.profile ?? '') ? '4d' : '42';
+    const lvl = (s.level ?? 40).toString(16).padStart(2, '0');
+    return `avc1.${p}00${lvl}`;
+  }
+  if (s.codec_name === 'aac') return 'mp4a.40.2';
+  if (s.codec_name === 'opus') return 'opus';
+  return s.codec_name;
+}
+
+export interface PackageSummary {
+  master: string;
+  video: RenditionStats[];
+  audio: RenditionStats[];
+}
+
+/**
+ * Master playlist: video variants lowest first, each once with Opus and once with AAC (Safari);
+ * the audio renditions are alternate audio groups, which the web player also plays alone in
+ * "ahorro de datos" mode. No audio-only variant: a player that can show video should.
+ */
+export function masterPlaylist(video: RenditionStats[], audio: RenditionStats[], plan: Plan): string {
+  const lang = 'es';
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  for (const a of audio) {
+    const group = a.id === 'a-opus' ? 'opus' : 'aac';
+    lines.push(`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${group}",NAME="Audio (${group})",LANGUAGE="${lang}",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="1",URI="${a.playlist}"`);
+  }
+  const sorted = [...video].sort((x, y) => x.peakBps - y.peakBps);
+  const audioOrder = [...audio].sort((x, y) => x.averageBps - y.averageBps);
+  for (const v of sorted) {
+    const r = plan.renditions.find((p) => p.id === v.id);
+    const variants = audioOrder.length ? audioOrder : [undefined];
+    for (const a of variants) {
+      const bw = Math.ceil(v.peakBps + (a?.peakBps ?? 0));
+      const avg = Math.ceil(v.averageBps + (a?.averageBps ?? 0));
+      const codecs = [v.codec, a?.codec].filter(Boolean).join(',');
+      const group = a ? `,AUDIO="${a.id === 'a-opus' ? 'opus' : 'aac'}"` : '';
+      const maxFps = r ? Math.max(...r.shots.map((s) => s.fps)) : plan.baseFps;
+      lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${bw},AVERAGE-BANDWIDTH=${avg},CODECS="${codecs}",RESOLUTION=${v.width}x${v.height},FRAME-RATE=${maxFps.toFixed(3)}${group}`);
+      lines.push(v.playlist);
+    }
+  }
+  if (video.length === 0) {
+    // audio-only lesson: the audio renditions are the variants
+    for (const a of audioOrder) {
+      lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${Math.ceil(a.peakBps)},AVERAGE-BANDWIDTH=${Math.ceil(a.averageBps)},CODECS="${a.codec}"`);
+      lines.push(a.playlist);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function writeMaster(dir: string, plan: Plan): Promise<PackageSummary> {
+  const video = await Promise.all(plan.renditions.map((r) => renditionStats(dir, r.id)));
+  const audio = plan.audio ? await Promise.all(['a-opus', 'a-aac'].map((id) => renditionStats(dir, id))) : [];
+  await writeFileAtomic(join(dir, 'master.m3u8'), masterPlaylist(video, audio, plan));
+  return { master: 'master.m3u8', video, audio };
+}

@@ -1,0 +1,161 @@
+import type { MediaInfo } from './probe.js';
+import type { AudioKind, Shot, ShotClass } from './shots.js';
+
+/**
+ * The plan is data: what each rendition does with each shot. It is printed by `--plan`,
+ * stored beside the package (plan.json), and tested without encoding anything.
+ */
+export interface ShotSettings {
+  /** output frames per second for this shot */
+  fps: number;
+  /** x264 CRF for this shot (applied through rate-control zones) */
+  crf: number;
+}
+
+export interface ShotPlan {
+  index: number;
+  start: number;
+  end: number;
+  cls: ShotClass;
+  audio: AudioKind;
+  /** why the settings are what they are, for the plan printout */
+  reason: string;
+}
+
+export interface RenditionPlan {
+  id: string;
+  label: string;
+  width: number;
+  height: number;
+  /** per shot, same order as Plan.shots */
+  shots: ShotSettings[];
+}
+
+export interface AudioPlan {
+  mode: 'speech' | 'music';
+  opus: { bitrate: number; application: 'voip' | 'audio' };
+  aac: { bitrate: number };
+}
+
+export interface Plan {
+  version: 1;
+  input: string;
+  duration: number;
+  /** frame rate the source is normalised to before per-shot selection */
+  baseFps: number;
+  segmentSeconds: number;
+  shots: ShotPlan[];
+  /** forced keyframe times (s): shot starts, plus every segment in moving shots */
+  keyframes: number[];
+  renditions: RenditionPlan[];
+  audio?: AudioPlan | undefined;
+}
+
+/** Per class: [lowest rendition, higher rendition]. Text needs pixels, not frames; faces need frames. */
+export const CLASS_SETTINGS: Record<ShotClass, [ShotSettings, ShotSettings]> = {
+  slide: [{ fps: 1, crf: 30 }, { fps: 2, crf: 26 }],
+  board: [{ fps: 3, crf: 30 }, { fps: 6, crf: 26 }],
+  talking_head: [{ fps: 12, crf: 30 }, { fps: 24, crf: 26 }],
+  motion: [{ fps: 12, crf: 33 }, { fps: 24, crf: 28 }],
+};
+
+const REASONS: Record<ShotClass, string> = {
+  slide: 'static text: full resolution, 1 keyframe per slide, almost no frames',
+  board: 'writing appears slowly: full resolution, few frames per second',
+  talking_head: 'a face needs motion more than pixels: moderate frame rate',
+  motion: 'moving picture: fewer frames, coarser quantiser, judder accepted',
+};
+
+/** Opus (Chrome, Firefox, Android) and an AAC twin for Safari/iOS, which cannot play Opus in HLS. */
+export const AUDIO_SETTINGS: Record<'speech' | 'music', AudioPlan> = {
+  speech: { mode: 'speech', opus: { bitrate: 16000, application: 'voip' }, aac: { bitrate: 32000 } },
+  music: { mode: 'music', opus: { bitrate: 24000, application: 'audio' }, aac: { bitrate: 48000 } },
+};
+
+/** Largest output size: 720 lines keep 22 px slide footnotes readable; portrait phones stay portrait. */
+export const MAX_LONG = 1280;
+export const MAX_SHORT = 720;
+
+export function outputSize(w: number, h: number): { width: number; height: number } {
+  const landscape = w >= h;
+  const boxW = landscape ? MAX_LONG : MAX_SHORT;
+  const boxH = landscape ? MAX_SHORT : MAX_LONG;
+  const scale = Math.min(1, boxW / w, boxH / h);
+  const even = (x: number): number => Math.max(2, 2 * Math.round((x * scale) / 2));
+  return { width: even(w), height: even(h) };
+}
+
+export interface PlanOptions { segmentSeconds: number }
+
+export function makePlan(info: MediaInfo, shots: Shot[], opts: PlanOptions): Plan {
+  const shotPlans: ShotPlan[] = shots.map((s) => ({
+    index: s.index, start: round3(s.start), end: round3(s.end), cls: s.cls, audio: s.audio.kind, reason: REASONS[s.cls],
+  }));
+  let renditions: RenditionPlan[] = [];
+  let keyframes: number[] = [];
+  const baseFps = info.video ? Math.min(30, Math.max(1, Math.round(info.video.fps))) : 0;
+  if (info.video) {
+    const size = outputSize(info.video.displayWidth, info.video.displayHeight);
+    renditions = [0, 1].map((r) => ({
+      id: `v${r}`,
+      label: r === 0 ? 'ahorro / data saver' : 'calidad / quality',
+      width: size.width,
+      height: size.height,
+      shots: shots.map((s) => {
+        const base = CLASS_SETTINGS[s.cls][r as 0 | 1];
+        // never ask for more frames than the source has
+        return { fps: Math.min(base.fps, baseFps), crf: base.crf };
+      }),
+    }));
+    keyframes = keyframeTimes(shotPlans, opts.segmentSeconds);
+  }
+  const audioKind = lessonAudio(shots);
+  return {
+    version: 1,
+    input: info.path,
+    duration: round3(info.duration),
+    baseFps,
+    segmentSeconds: opts.segmentSeconds,
+    shots: shotPlans,
+    keyframes,
+    renditions,
+    audio: info.audio ? AUDIO_SETTINGS[audioKind] : undefined,
+  };
+}
+
+/** Music over more than a quarter of the sound → the whole track is coded as music. */
+export function lessonAudio(shots: Shot[]): 'speech' | 'music' {
+  let speech = 0; let music = 0;
+  for (const s of shots) {
+    const d = s.end - s.start;
+    speech += s.audio.speech * d;
+    music += s.audio.music * d;
+  }
+  return music > 0.25 * (speech + music) ? 'music' : 'speech';
+}
+
+/** Static shots get one keyframe (a long GOP is where the bytes are saved); moving ones one per segment. */
+export function keyframeTimes(shots: ShotPlan[], segmentSeconds: number): number[] {
+  const out: number[] = [];
+  const STATIC_MAX_GOP = 60; // still seekable within a minute
+  for (const s of shots) {
+    const every = s.cls === 'slide' || s.cls === 'board' ? STATIC_MAX_GOP : segmentSeconds;
+    for (let t = s.start; t < s.end - 0.5; t += every) out.push(round3(t));
+  }
+  return out;
+}
+
+/** Renditions that miss a floor get more bits on the shot classes that missed it. */
+export function withMoreBits(plan: Plan, renditionId: string, classes: ShotClass[], step = 3): Plan {
+  return {
+    ...plan,
+    renditions: plan.renditions.map((r) => r.id !== renditionId ? r : {
+      ...r,
+      shots: r.shots.map((s, i) => classes.includes(plan.shots[i]!.cls) ? { ...s, crf: Math.max(14, s.crf - step) } : s),
+    }),
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

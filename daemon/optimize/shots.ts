@@ -1,0 +1,162 @@
+import type { Analysis, AudioFeatures, VideoFeatures } from './analyse.js';
+
+/**
+ * Cuts the lesson into shots and says what each one is. The thresholds were calibrated on
+ * generated lectures (slides, board, talking head, fractal motion) decoded at 160x90 gray;
+ * `test/unit/optimize/shots.test.ts` pins them with synthetic feature series.
+ */
+export type ShotClass = 'slide' | 'board' | 'talking_head' | 'motion';
+export type AudioKind = 'speech' | 'music' | 'silence' | 'none';
+
+export interface ShotStats {
+  /** median mean-abs-diff between analysis frames (luma levels) */
+  diff: number;
+  /** 90th percentile of the same: catches a board being written in bursts */
+  diffP90: number;
+  ti: number;
+  si: number;
+  edges: number;
+  /** edge density at the end minus at the start: writing on a board adds edges */
+  edgeGrowth: number;
+}
+
+export interface AudioStats { speech: number; music: number; silence: number; kind: AudioKind }
+
+export interface Shot {
+  index: number;
+  start: number;
+  end: number;
+  cls: ShotClass;
+  video: ShotStats;
+  audio: AudioStats;
+}
+
+/** A cut needs a jump this large (mean abs luma diff) ... */
+export const CUT_MIN_DIFF = 10;
+/** ... and this many times the recent median, so continuous motion is not cut into pieces. */
+export const CUT_RATIO = 3;
+export const MIN_SHOT_SEC = 1.5;
+/** Below this median diff nothing moves but sensor noise: a slide or a board. */
+export const STATIC_DIFF = 1.2;
+/** Above this median diff (or TI) the shot is motion/demo. */
+export const MOTION_DIFF = 9;
+export const MOTION_TI = 14;
+export const BOARD_EDGE_GROWTH = 0.008;
+
+const SILENCE_RMS = 0.004; // about -48 dBFS
+
+function median(xs: ArrayLike<number>, from = 0, to = xs.length): number {
+  if (to <= from) return 0;
+  const s = Array.prototype.slice.call(xs, from, to).sort((a: number, b: number) => a - b) as number[];
+  return s[Math.floor((s.length - 1) / 2)]!;
+}
+
+function quantile(xs: ArrayLike<number>, q: number, from = 0, to = xs.length): number {
+  if (to <= from) return 0;
+  const s = Array.prototype.slice.call(xs, from, to).sort((a: number, b: number) => a - b) as number[];
+  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]!;
+}
+
+function mean(xs: ArrayLike<number>, from = 0, to = xs.length): number {
+  if (to <= from) return 0;
+  let s = 0;
+  for (let i = from; i < to; i++) s += xs[i]!;
+  return s / (to - from);
+}
+
+/** Frame indices where a new shot starts (always includes 0). */
+export function detectCuts(v: VideoFeatures): number[] {
+  const cuts = [0];
+  const minGap = Math.max(1, Math.round(MIN_SHOT_SEC * v.fps));
+  for (let i = 1; i < v.diff.length; i++) {
+    const d = v.diff[i]!;
+    if (d < CUT_MIN_DIFF) continue;
+    const recent = median(v.diff, Math.max(1, i - 2 * minGap), i);
+    if (d < CUT_RATIO * Math.max(recent, 1)) continue;
+    if (i - cuts[cuts.length - 1]! < minGap) {
+      // two jumps close together (a fade or a flash): keep the shot that started earlier
+      continue;
+    }
+    cuts.push(i);
+  }
+  return cuts;
+}
+
+export function videoStats(v: VideoFeatures, from: number, to: number): ShotStats {
+  // skip the first frame of a shot: its diff is the cut itself
+  const a = Math.min(from + 1, to);
+  const k = Math.max(1, Math.round(v.fps));
+  return {
+    diff: median(v.diff, a, to),
+    diffP90: quantile(v.diff, 0.9, a, to),
+    ti: median(v.ti, a, to),
+    si: median(v.si, from, to),
+    edges: mean(v.edges, from, to),
+    edgeGrowth: mean(v.edges, Math.max(from, to - k), to) - mean(v.edges, from, Math.min(to, from + k)),
+  };
+}
+
+export function classify(s: ShotStats): ShotClass {
+  if (s.diff >= MOTION_DIFF || s.ti >= MOTION_TI) return 'motion';
+  if (s.diff < STATIC_DIFF) return s.edgeGrowth > BOARD_EDGE_GROWTH ? 'board' : 'slide';
+  return 'talking_head';
+}
+
+/**
+ * Speech has syllables and pauses: its frame energy swings widely within a second, while music
+ * holds a steadier envelope. This heuristic is what the VAD model (issue 4) replaces.
+ */
+export function audioStats(a: AudioFeatures | undefined, start: number, end: number): AudioStats {
+  if (!a) return { speech: 0, music: 0, silence: 0, kind: 'none' };
+  const from = Math.max(0, Math.floor(start / a.frameSec));
+  const to = Math.min(a.rms.length, Math.ceil(end / a.frameSec));
+  const win = Math.round(1 / a.frameSec);
+  let speech = 0; let music = 0; let silence = 0;
+  for (let w = from; w < to; w += win) {
+    const e = Math.min(to, w + win);
+    const loud = mean(a.rms, w, e);
+    if (loud < SILENCE_RMS) { silence += e - w; continue; }
+    // share of frames well below the window's level: the gaps between syllables
+    let gaps = 0;
+    for (let i = w; i < e; i++) if (a.rms[i]! < 0.3 * loud) gaps++;
+    if (gaps / (e - w) > 0.12) speech += e - w; else music += e - w;
+  }
+  const n = Math.max(1, to - from);
+  const r = { speech: speech / n, music: music / n, silence: silence / n };
+  const kind: AudioKind = r.silence > 0.8 ? 'silence' : r.music > r.speech ? 'music' : 'speech';
+  return { ...r, kind };
+}
+
+export function findShots(an: Analysis, duration: number): Shot[] {
+  const v = an.video;
+  if (!v || v.diff.length === 0) {
+    return [{ index: 0, start: 0, end: duration, cls: 'slide', video: emptyStats(), audio: audioStats(an.audio, 0, duration) }];
+  }
+  const cuts = detectCuts(v);
+  return cuts.map((from, i) => {
+    const to = cuts[i + 1] ?? v.diff.length;
+    const start = i === 0 ? 0 : from / v.fps;
+    const end = i === cuts.length - 1 ? duration : to / v.fps;
+    const stats = videoStats(v, from, to);
+    return { index: i, start, end, cls: classify(stats), video: stats, audio: audioStats(an.audio, start, end) };
+  });
+}
+
+function emptyStats(): ShotStats {
+  return { diff: 0, diffP90: 0, ti: 0, si: 0, edges: 0, edgeGrowth: 0 };
+}
+
+/** 1-second windows judged as speech, merged: where intelligibility is measured. */
+export function speechIntervals(a: AudioFeatures | undefined): Array<{ start: number; end: number }> {
+  if (!a) return [];
+  const out: Array<{ start: number; end: number }> = [];
+  const step = 1;
+  for (let t = 0; t < a.rms.length * a.frameSec; t += step) {
+    const s = audioStats(a, t, t + step);
+    if (s.kind !== 'speech' || s.speech < 0.5) continue;
+    const last = out[out.length - 1];
+    if (last && Math.abs(last.end - t) < 1e-6) last.end = t + step;
+    else out.push({ start: t, end: t + step });
+  }
+  return out;
+}

@@ -1,0 +1,50 @@
+# Yachay SIMD analysis addon. Branch on target_arch (not the build host) so the same file
+# cross-compiles for the Pi: see /work/shared/NOTES.md section 6.
+# Kernels that need their own compiler flags are static libraries: gyp has no per-file
+# flags, and the flags are the point (scalar must not auto-vectorise; avx2 must be the
+# only object with AVX instructions in it).
+{
+  'target_defaults': {
+    'include_dirs': ['src'],
+    'cflags_cc': ['-std=c++17', '-O3', '-fvisibility=hidden', '-fPIC'],
+  },
+  'targets': [
+    {
+      # Reference path: no auto-vectorisation and no FMA contraction, so "scalar" stays
+      # scalar and matches the TypeScript reference bit for bit.
+      'target_name': 'kernels_scalar',
+      'type': 'static_library',
+      'sources': ['src/scalar/kernels.cc'],
+      'cflags_cc': ['-fno-tree-vectorize', '-ffp-contract=off'],
+      'conditions': [['target_arch=="arm64"', {'cflags_cc': ['-march=armv8-a']}]],
+    },
+    {
+      # Called only after __builtin_cpu_supports("avx2") says yes (src/dispatch.cc).
+      'target_name': 'kernels_avx2',
+      'conditions': [
+        ['target_arch=="x64"',
+          {'type': 'static_library', 'sources': ['src/x86/avx2.cc'],
+           'cflags_cc': ['-mavx2', '-mfma']},
+          {'type': 'none'}],
+      ],
+    },
+    {
+      'target_name': 'yachay_native',
+      'sources': ['src/addon.cc', 'src/dispatch.cc'],
+      'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      'defines': ['NAPI_VERSION=8', 'NAPI_DISABLE_CPP_EXCEPTIONS'],
+      'dependencies': ['kernels_scalar', 'kernels_avx2'],
+      'conditions': [
+        # NEON is baseline on AArch64; 32-bit arm gets the scalar table only.
+        ['target_arch=="arm64"', {
+          'sources': ['src/arm/neon.cc'],
+          'cflags_cc': ['-march=armv8-a'],
+        }],
+        ['target_arch=="x64"', {
+          'sources': ['src/x86/sse2.cc'],
+          'cflags_cc': ['-march=x86-64'],
+        }],
+      ],
+    },
+  ],
+}
