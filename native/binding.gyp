@@ -6,7 +6,10 @@
 {
   'target_defaults': {
     'include_dirs': ['src'],
-    'cflags_cc': ['-std=c++17', '-O3', '-fvisibility=hidden', '-fPIC'],
+    # No implicit FMA contraction anywhere (GCC contracts by default on AArch64): the
+    # finishing math in kernels.h then rounds exactly like the TypeScript reference.
+    # Kernels that want FMA ask for it with intrinsics.
+    'cflags_cc': ['-std=c++17', '-O3', '-fvisibility=hidden', '-fPIC', '-ffp-contract=off'],
   },
   'targets': [
     {
@@ -15,7 +18,7 @@
       'target_name': 'kernels_scalar',
       'type': 'static_library',
       'sources': ['src/scalar/kernels.cc'],
-      'cflags_cc': ['-fno-tree-vectorize', '-ffp-contract=off'],
+      'cflags_cc': ['-fno-tree-vectorize'],
       'conditions': [['target_arch=="arm64"', {'cflags_cc': ['-march=armv8-a']}]],
     },
     {

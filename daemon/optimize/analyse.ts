@@ -61,7 +61,7 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
   const cols = Array.from({ length: FEATS }, () => new Column());
   // The previous frame rides along at the start of each batch so diffs continue across chunks.
   let prev: Uint8Array | null = null;
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   let frames = 0;
   const consume = (chunk: Buffer): void => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;

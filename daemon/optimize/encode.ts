@@ -20,10 +20,11 @@ export interface EncodeOptions {
 }
 
 const EPS = 1e-4;
+const SLOT_EPS = 1e-6;
 
-function periodOf(plan: Plan, r: RenditionPlan, t: number): number {
-  const i = shotAt(plan, t);
-  return 1 / r.shots[i]!.fps - 0.5 / plan.baseFps;
+/** A frame is kept when it enters a new 1/fps time slot of its shot: exact average rate on any source grid. */
+function newSlot(t: number, prev: number, fps: number): boolean {
+  return Math.floor(t * fps + SLOT_EPS) > Math.floor(prev * fps + SLOT_EPS);
 }
 
 function shotAt(plan: Plan, t: number): number {
@@ -43,7 +44,7 @@ export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; f
     const i = shotAt(plan, t);
     const s = plan.shots[i]!.start;
     const atStart = t >= s - EPS && t < s + 1 / F - 1e-3;
-    if (Number.isNaN(prev) || atStart || t - prev >= periodOf(plan, r, t)) {
+    if (Number.isNaN(prev) || atStart || newSlot(t, prev, r.shots[i]!.fps)) {
       if (firstFrame[i] === -1) firstFrame[i] = out;
       prev = t;
       out++;
@@ -52,15 +53,15 @@ export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; f
   return { total: out, firstFrame };
 }
 
-/** ffmpeg `select` expression: first frame of every shot, then one frame per shot period. */
+/** ffmpeg `select` expression, the same rule as simulateSelect(): first frame of every shot, then one per time slot. */
 export function selectExpr(plan: Plan, r: RenditionPlan): string {
   const F = plan.baseFps;
   const starts = plan.shots.map((s) => `between(t,${(s.start - EPS).toFixed(4)},${(s.start + 1 / F - 1e-3).toFixed(4)})`);
-  let period = (1 / r.shots[r.shots.length - 1]!.fps - 0.5 / F).toFixed(5);
+  let fps = String(r.shots[r.shots.length - 1]!.fps);
   for (let i = plan.shots.length - 2; i >= 0; i--) {
-    period = `if(lt(t,${(plan.shots[i + 1]!.start - EPS).toFixed(4)}),${(1 / r.shots[i]!.fps - 0.5 / F).toFixed(5)},${period})`;
+    fps = `if(lt(t,${(plan.shots[i + 1]!.start - EPS).toFixed(4)}),${r.shots[i]!.fps},${fps})`;
   }
-  return `isnan(prev_selected_t)+${starts.join('+')}+gte(t-prev_selected_t,${period})`;
+  return `isnan(prev_selected_t)+${starts.join('+')}+gt(floor(t*(${fps})+${SLOT_EPS}),floor(prev_selected_t*(${fps})+${SLOT_EPS}))`;
 }
 
 /** x264 zones: quality per shot as a bitrate factor relative to the rendition's base CRF. */

@@ -14,7 +14,6 @@ import type { Plan } from './plan.js';
 import { encode } from './encode.js';
 import { writeMaster } from './package.js';
 import type { PackageSummary } from './package.js';
-import { verify } from './verify.js';
 import type { VerifyReport } from './verify.js';
 import type { Progress } from './progress.js';
 import { exists, ioError, publishDir, writeFileAtomic } from '../util/atomic.js';
@@ -105,6 +104,8 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
         onProgress: (s) => progress.update(s / info.duration),
       }));
       if (!cfg.verify) break;
+      // loaded on first use: --plan and --no-verify runs never touch the OCR/STOI code
+      const { verify } = await import('./verify.js');
       report = await timed(attempts === 1 ? 'verify' : `verify#${attempts}`, attempts === 1 ? 0.2 : 0, () => verify(plan, info.path, tmp, {
         floors: cfg.floors, signal, lang: cfg.ocrLang, speech: speechIntervals(an.audio),
       }));

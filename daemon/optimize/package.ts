@@ -101,7 +101,32 @@ export function masterPlaylist(video: RenditionStats[], audio: RenditionStats[],
   return lines.join('\n') + '\n';
 }
 
+/**
+ * ffmpeg's HLS muxer sizes the last segment by adding up packet durations, which with our
+ * variable frame rate (a slide at 1 fps) gives 0.3 s for a 17 s segment: players would end the
+ * lesson early. The true end is the source's duration, so the last EXTINF is set from it.
+ */
+export function fixLastSegment(playlist: string, duration: number): string {
+  const lines = playlist.split('\n');
+  const inf = lines.map((l, i) => (l.startsWith('#EXTINF:') ? i : -1)).filter((i) => i >= 0);
+  if (inf.length === 0) return playlist;
+  const before = inf.slice(0, -1).reduce((s, i) => s + Number(/#EXTINF:([\d.]+)/.exec(lines[i]!)![1]), 0);
+  const lastIdx = inf[inf.length - 1]!;
+  const last = Number(/#EXTINF:([\d.]+)/.exec(lines[lastIdx]!)![1]);
+  const want = duration - before;
+  if (want <= last + 0.05) return playlist;
+  lines[lastIdx] = `#EXTINF:${want.toFixed(6)},`;
+  const longest = Math.max(want, ...inf.slice(0, -1).map((i) => Number(/#EXTINF:([\d.]+)/.exec(lines[i]!)![1])));
+  return lines.map((l) => (l.startsWith('#EXT-X-TARGETDURATION:') ? `#EXT-X-TARGETDURATION:${Math.round(longest)}` : l)).join('\n');
+}
+
 export async function writeMaster(dir: string, plan: Plan): Promise<PackageSummary> {
+  for (const r of plan.renditions) {
+    const p = join(dir, r.id, 'index.m3u8');
+    const text = await readFile(p, 'utf8');
+    const fixed = fixLastSegment(text, plan.duration);
+    if (fixed !== text) await writeFileAtomic(p, fixed);
+  }
   const video = await Promise.all(plan.renditions.map((r) => renditionStats(dir, r.id)));
   const audio = plan.audio ? await Promise.all(['a-opus', 'a-aac'].map((id) => renditionStats(dir, id))) : [];
   await writeFileAtomic(join(dir, 'master.m3u8'), masterPlaylist(video, audio, plan));

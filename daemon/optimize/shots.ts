@@ -36,8 +36,9 @@ export const CUT_MIN_DIFF = 10;
 /** ... and this many times the recent median, so continuous motion is not cut into pieces. */
 export const CUT_RATIO = 3;
 export const MIN_SHOT_SEC = 1.5;
-/** Below this median diff nothing moves but sensor noise: a slide or a board. */
-export const STATIC_DIFF = 1.2;
+/** Below these medians nothing moves but a little noise (or a pen): a slide or a board. */
+export const STATIC_DIFF = 0.6;
+export const STATIC_TI = 2.5;
 /** Above this median diff (or TI) the shot is motion/demo. */
 export const MOTION_DIFF = 9;
 export const MOTION_TI = 14;
@@ -71,8 +72,11 @@ export function detectCuts(v: VideoFeatures): number[] {
   for (let i = 1; i < v.diff.length; i++) {
     const d = v.diff[i]!;
     if (d < CUT_MIN_DIFF) continue;
-    const recent = median(v.diff, Math.max(1, i - 2 * minGap), i);
-    if (d < CUT_RATIO * Math.max(recent, 1)) continue;
+    // a jump counts when it stands out from the picture on at least one side of it: motion → slide
+    // is a cut (quiet after), a jump inside a fractal zoom is not (busy on both sides)
+    const before = median(v.diff, Math.max(1, i - 2 * minGap), i);
+    const after = median(v.diff, i + 1, Math.min(v.diff.length, i + 1 + 2 * minGap));
+    if (d < CUT_RATIO * Math.max(Math.min(before, after), 1)) continue;
     if (i - cuts[cuts.length - 1]! < minGap) {
       // two jumps close together (a fade or a flash): keep the shot that started earlier
       continue;
@@ -98,7 +102,7 @@ export function videoStats(v: VideoFeatures, from: number, to: number): ShotStat
 
 export function classify(s: ShotStats): ShotClass {
   if (s.diff >= MOTION_DIFF || s.ti >= MOTION_TI) return 'motion';
-  if (s.diff < STATIC_DIFF) return s.edgeGrowth > BOARD_EDGE_GROWTH ? 'board' : 'slide';
+  if (s.diff < STATIC_DIFF && s.ti < STATIC_TI) return s.edgeGrowth > BOARD_EDGE_GROWTH ? 'board' : 'slide';
   return 'talking_head';
 }
 
@@ -132,7 +136,7 @@ export function findShots(an: Analysis, duration: number): Shot[] {
   if (!v || v.diff.length === 0) {
     return [{ index: 0, start: 0, end: duration, cls: 'slide', video: emptyStats(), audio: audioStats(an.audio, 0, duration) }];
   }
-  const cuts = detectCuts(v);
+  const cuts = mergeMoving(v, detectCuts(v));
   return cuts.map((from, i) => {
     const to = cuts[i + 1] ?? v.diff.length;
     const start = i === 0 ? 0 : from / v.fps;
@@ -140,6 +144,23 @@ export function findShots(an: Analysis, duration: number): Shot[] {
     const stats = videoStats(v, from, to);
     return { index: i, start, end, cls: classify(stats), video: stats, audio: audioStats(an.audio, start, end) };
   });
+}
+
+/**
+ * A fractal zoom or a pan can jump enough to look like a cut; two neighbouring moving shots of
+ * the same class gain nothing from a keyframe between them, so they are joined. Slides never
+ * are: each slide change needs its keyframe.
+ */
+function mergeMoving(v: VideoFeatures, cuts: number[]): number[] {
+  const out: number[] = [];
+  let prevCls: ShotClass | undefined;
+  cuts.forEach((from, i) => {
+    const cls = classify(videoStats(v, from, cuts[i + 1] ?? v.diff.length));
+    if (out.length && cls === prevCls && (cls === 'motion' || cls === 'talking_head')) return;
+    out.push(from);
+    prevCls = cls;
+  });
+  return out;
 }
 
 function emptyStats(): ShotStats {

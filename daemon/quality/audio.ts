@@ -34,10 +34,16 @@ export async function decodePcm(path: string, opts: DecodeOptions): Promise<Floa
     throw new YachayError('YCH_ERR_USAGE', `decodePcm: sample rate ${sampleRate} is not a sensible integer rate`);
   }
   const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', ...playlistInputArgs(path)];
-  // -ss before -i seeks in the demuxer (fast) and is still sample-accurate for audio
-  if (start !== undefined && start > 0) args.push('-ss', start.toFixed(6));
-  if (duration !== undefined) args.push('-t', duration.toFixed(6));
-  args.push('-i', path, '-map', '0:a:0', '-vn', '-sn', '-dn',
+  const window: string[] = [];
+  if (start !== undefined && start > 0) window.push('-ss', start.toFixed(6));
+  if (duration !== undefined) window.push('-t', duration.toFixed(6));
+  // Before -i, -ss seeks in the demuxer (fast, still sample-accurate for audio). ffmpeg 5.1
+  // cannot seek in HLS with fMP4 segments (after the seek it parses media without the init
+  // section: "Invalid NAL unit size"), so for playlists the window is cut after decoding.
+  if (!isPlaylist(path)) args.push(...window);
+  args.push('-i', path);
+  if (isPlaylist(path)) args.push(...window);
+  args.push('-map', '0:a:0', '-vn', '-sn', '-dn',
     // soxr: the same high-quality resampler the independent referee uses, so scores compare
     '-af', `aresample=${sampleRate}:resampler=soxr`,
     '-ac', '1', '-c:a', 'pcm_f32le', '-f', 'f32le', 'pipe:1');

@@ -91,10 +91,10 @@ async function videoGraph(kind: SegmentKind, dur: number, dir: string, idx: numb
     case 'talking_head': {
       const name = await put('n', c.presenter);
       const head = await put('head', '\u25cf');
-      return `gradients=s=${W}x${H}:r=${FPS}:d=${dur}:nb_colors=2:c0=0x6a5a4a:c1=0x3e4450:speed=0.02,gblur=sigma=6,` +
-        `drawtext=${font()}:textfile=${head}:fontsize=420:fontcolor=0xd9a27a:x='480+30*sin(t*1.1)':y='120+8*sin(t*2.3)',` +
+      return `gradients=s=${W}x${H}:r=${FPS}:d=${dur}:nb_colors=2:c0=0x6a5a4a:c1=0x3e4450:speed=0.06,gblur=sigma=6,` +
+        `drawtext=${font()}:textfile=${head}:fontsize=420:fontcolor=0xd9a27a:x='460+90*sin(t*1.7)':y='110+25*sin(t*2.9)',` +
         `drawbox=x=0:y=${H - 120}:w=${W}:h=80:color=0x000000@0.6:t=fill,` +
-        `${textLayer(name, 34, 40, H - 100, 'white')},noise=alls=5:allf=t,format=yuv420p`;
+        `${textLayer(name, 34, 40, H - 100, 'white')},noise=alls=9:allf=t,format=yuv420p`;
     }
     case 'motion':
       return `mandelbrot=s=${W}x${H}:r=${FPS}:end_pts=${Math.max(20, dur * 6)},trim=duration=${dur},format=yuv420p`;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what Yachay needs on a fresh Debian 12 / Raspberry Pi OS / Ubuntu machine with
+# Node 20, saying what it does, and does nothing when everything is already there.
+#   apt packages: ffmpeg (transcoding), espeak-ng (sample narration), tesseract (slide OCR check),
+#                 g++/make/python3 (native addon), cross compiler + qemu (NEON test, x86 only)
+#   npm ci (pinned dependencies) and the native analysis addon (npm's prepare step).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3)
+if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
+APT_PKGS+=("$@")
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
+else
+  say "Debian packages present"
+fi
+
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$major" -lt 20 ]; then
+  say "Node.js 20 or newer is required (found $(node --version 2>/dev/null || echo none)); see https://nodejs.org or NodeSource's Debian packages"
+  exit 69
+fi
+
+# onnxruntime-node's install script downloads CUDA parts from outside the npm registry: skip it.
+export ONNXRUNTIME_NODE_INSTALL=skip
+# node-gyp must build against the local Node headers, never download them.
+if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
+
+stamp=node_modules/.yachay-lock.sha
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing npm dependencies (npm ci, ~2-3 min the first time)"
+  npm ci --no-audit --no-fund >&2
+  echo "$want" > "$stamp"
+else
+  say "npm dependencies up to date"
+fi
+
+if [ ! -f native/build/Release/yachay_native.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/yachay_native.node 2>/dev/null | head -1)" ]; then
+  say "building the native analysis addon"
+  npm run --silent build:native >&2
+else
+  say "native addon up to date"
+fi

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# npm run bench:optimize — on generated lectures (shared/eval/make-lecture.sh), encode with
+# Yachay and with the anchor recipes (Kolibri, YouTube-like 360p/144p, expert x264), score every
+# encode with the independent scorer (shared/eval/score.sh) and print one table.
+#   LECTURES="es:1 en:2 es:3"   which lectures (lang:seed)
+#   BENCH_DIR=/tmp/yachay-bench where lectures, encodes and scores go (reused between runs)
+#   ANCHORS=0                   skip re-running the anchor recipes when their scores exist
+#   EVAL_DIR=…/shared/eval      the scorer
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+EVAL="${EVAL_DIR:-$(cd "$ROOT/.." && pwd)/shared/eval}"
+OUT="${BENCH_DIR:-/tmp/yachay-bench}"
+LECTURES="${LECTURES:-es:1 en:2 es:3}"
+[ -x "$EVAL/score.sh" ] || { echo "bench: scorer not found at $EVAL (set EVAL_DIR)" >&2; exit 2; }
+export BASELINES_PUBLISH=0   # never write into shared/
+mkdir -p "$OUT"
+for spec in $LECTURES; do
+  lang=${spec%%:*}; seed=${spec##*:}
+  W="$OUT/$lang-$seed"; mkdir -p "$W/enc" "$W/scores"
+  if [ "${ANCHORS:-1}" = 1 ] || [ ! -f "$W/scores/kolibri_lowres.json" ]; then
+    echo "== $lang-$seed: anchors" >&2
+    ONLY=kolibri_lowres,yt360,yt144,expert_x264 "$EVAL/baselines.sh" "$lang" "$seed" "$W" >/dev/null
+  fi
+  echo "== $lang-$seed: yachay" >&2
+  t0=$(date +%s.%N)
+  node "$ROOT/bin/yachay.mjs" optimize "$W/lecture/lecture.mp4" --out "$W/enc/yachay" --quiet \
+    ${YACHAY_ARGS:-} > "$W/enc/yachay.summary.json"
+  t1=$(date +%s.%N)
+  "$EVAL/score.sh" "$W/lecture/lecture.mp4" "$W/enc/yachay/master.m3u8" "$W/lecture/groundtruth.json" \
+    --variant lowest --no-asr > "$W/scores/yachay.json.new"
+  node -e '
+    const fs = require("fs"); const [p, t0, t1, sum] = process.argv.slice(1);
+    const d = JSON.parse(fs.readFileSync(p + ".new")); const wall = Number(t1) - Number(t0);
+    d.recipe = "yachay"; d.encode_wall_s = Math.round(wall * 10) / 10;
+    d.encode_x_realtime = Math.round(d.duration_s / wall * 100) / 100;
+    d.yachay = JSON.parse(fs.readFileSync(sum));
+    fs.writeFileSync(p, JSON.stringify(d, null, 1)); fs.unlinkSync(p + ".new");
+  ' "$W/scores/yachay.json" "$t0" "$t1" "$W/enc/yachay.summary.json"
+done
+node "$ROOT/test/bench/report.mjs" "$OUT" $LECTURES

@@ -1,0 +1,84 @@
+import t from 'tap';
+import { keyframeTimes, lessonAudio, makePlan, outputSize, withMoreBits } from '../../../daemon/optimize/plan.js';
+import { selectExpr, simulateSelect, zones } from '../../../daemon/optimize/encode.js';
+import type { Shot, ShotClass } from '../../../daemon/optimize/shots.js';
+import type { MediaInfo } from '../../../daemon/optimize/probe.js';
+
+function shot(index: number, start: number, end: number, cls: ShotClass, speech = 1, music = 0): Shot {
+  return {
+    index, start, end, cls,
+    video: { diff: 0, diffP90: 0, ti: 0, si: 0, edges: 0, edgeGrowth: 0 },
+    audio: { speech, music, silence: 0, kind: music > speech ? 'music' : 'speech' },
+  };
+}
+
+const info: MediaInfo = {
+  path: 'in.mp4', duration: 30, sizeBytes: 1,
+  video: { codec: 'h264', width: 1920, height: 1080, displayWidth: 1920, displayHeight: 1080, rotation: 0, fps: 29.97, variableFrameRate: false },
+  audio: { codec: 'aac', sampleRate: 48000, channels: 2 },
+};
+
+t.test('output size fits 1280x720 (or 720x1280 portrait), even, never upscaled', async (t) => {
+  t.same(outputSize(1920, 1080), { width: 1280, height: 720 });
+  t.same(outputSize(1080, 1920), { width: 720, height: 1280 });
+  t.same(outputSize(641, 361), { width: 642, height: 362 });
+  t.same(outputSize(7680, 4320), { width: 1280, height: 720 });
+  t.same(outputSize(1440, 1080), { width: 960, height: 720 });
+});
+
+t.test('plan: slides get few frames, faces more; lowest rendition first', async (t) => {
+  const plan = makePlan(info, [shot(0, 0, 12, 'slide'), shot(1, 12, 20, 'talking_head'), shot(2, 20, 30, 'motion')], { segmentSeconds: 6 });
+  t.equal(plan.baseFps, 30);
+  t.equal(plan.renditions.length, 2);
+  const [low, high] = plan.renditions;
+  t.ok(low!.shots[0]!.fps < low!.shots[1]!.fps, 'slide fps below talking head fps');
+  for (let i = 0; i < 3; i++) {
+    t.ok(low!.shots[i]!.crf >= high!.shots[i]!.crf, 'lowest rendition never gets more bits');
+    t.ok(low!.shots[i]!.fps <= high!.shots[i]!.fps);
+  }
+  t.equal(plan.audio?.mode, 'speech');
+  t.equal(plan.audio?.opus.application, 'voip');
+  // one keyframe for the 12 s slide, one per segment in moving shots
+  t.same(plan.keyframes, [0, 12, 18, 20, 26]);
+});
+
+t.test('music over a quarter of the lesson switches the audio to music mode', async (t) => {
+  t.equal(lessonAudio([shot(0, 0, 10, 'slide', 1, 0), shot(1, 10, 20, 'motion', 0, 1)]), 'music');
+  t.equal(lessonAudio([shot(0, 0, 30, 'slide', 1, 0), shot(1, 30, 35, 'motion', 0, 1)]), 'speech');
+});
+
+t.test('keyframes: long static shots still get one per minute', async (t) => {
+  t.same(keyframeTimes([{ index: 0, start: 0, end: 130, cls: 'slide', audio: 'speech', reason: '' }], 6), [0, 60, 120]);
+});
+
+t.test('more bits only for the classes that missed', async (t) => {
+  const plan = makePlan(info, [shot(0, 0, 10, 'slide'), shot(1, 10, 30, 'motion')], { segmentSeconds: 6 });
+  const more = withMoreBits(plan, 'v0', ['motion']);
+  t.equal(more.renditions[0]!.shots[0]!.crf, plan.renditions[0]!.shots[0]!.crf);
+  t.equal(more.renditions[0]!.shots[1]!.crf, plan.renditions[0]!.shots[1]!.crf - 3);
+  t.same(more.renditions[1], plan.renditions[1]);
+});
+
+t.test('frame selection: shot starts always kept, rate follows the shot', async (t) => {
+  const plan = makePlan(info, [shot(0, 0, 10, 'slide'), shot(1, 10, 20, 'talking_head'), shot(2, 20, 30, 'slide')], { segmentSeconds: 6 });
+  const low = plan.renditions[0]!;
+  const sim = simulateSelect(plan, low);
+  const fpsSlide = low.shots[0]!.fps; const fpsHead = low.shots[1]!.fps;
+  t.equal(sim.firstFrame[0], 0);
+  t.equal(sim.firstFrame[1], 10 * fpsSlide);
+  t.equal(sim.firstFrame[2], 10 * fpsSlide + 10 * fpsHead);
+  t.equal(sim.total, 20 * fpsSlide + 10 * fpsHead);
+  t.match(selectExpr(plan, low), /^isnan\(prev_selected_t\)\+between/);
+  // slides coded coarser than the face: zones name both slide ranges with a factor < 1
+  const z = zones(plan, low, 30);
+  t.type(z, 'string');
+});
+
+t.test('the last segment of a variable-frame-rate playlist lasts until the end of the lesson', async (t) => {
+  const { fixLastSegment } = await import('../../../daemon/optimize/package.js');
+  const pl = '#EXTM3U\n#EXT-X-TARGETDURATION:18\n#EXTINF:12.000000,\ns0.m4s\n#EXTINF:17.600000,\ns1.m4s\n#EXTINF:0.600000,\ns2.m4s\n#EXT-X-ENDLIST\n';
+  const fixed = fixLastSegment(pl, 50);
+  t.match(fixed, /#EXTINF:20\.400000,\ns2\.m4s/);
+  t.match(fixed, /#EXT-X-TARGETDURATION:20/);
+  t.equal(fixLastSegment(fixed, 50), fixed, 'idempotent');
+});
