@@ -72,11 +72,15 @@ export function detectCuts(v: VideoFeatures): number[] {
   for (let i = 1; i < v.diff.length; i++) {
     const d = v.diff[i]!;
     if (d < CUT_MIN_DIFF) continue;
-    // a jump counts when it stands out from the picture on at least one side of it: motion → slide
-    // is a cut (quiet after), a jump inside a fractal zoom is not (busy on both sides)
-    const before = median(v.diff, Math.max(1, i - 2 * minGap), i);
+    // a jump counts when it stands out from the picture on at least one side of it (motion →
+    // slide is a cut: quiet after; a jump inside a fractal zoom is not: busy on both sides) and
+    // from its immediate neighbours (a cut is one frame, motion is every frame)
+    const last = cuts[cuts.length - 1]!;
+    const before = median(v.diff, Math.max(last + 1, i - 2 * minGap), i);
     const after = median(v.diff, i + 1, Math.min(v.diff.length, i + 1 + 2 * minGap));
     if (d < CUT_RATIO * Math.max(Math.min(before, after), 1)) continue;
+    const neighbours = ((v.diff[i - 1] ?? 0) + (v.diff[i + 1] ?? 0)) / 2;
+    if (d < 1.5 * neighbours) continue;
     if (i - cuts[cuts.length - 1]! < minGap) {
       // two jumps close together (a fade or a flash): keep the shot that started earlier
       continue;

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Short generated clips for tests: real ffmpeg, a few seconds, in the test's own folder. */
@@ -30,15 +31,27 @@ export function makeClip(dir: string, name: string, o: ClipOptions = {}): string
   if (o.video !== false) {
     if (o.vfr) args.push('-vf', "select='not(eq(mod(n,7),3))*not(eq(mod(n,11),5))'", '-fps_mode', 'vfr');
     args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p');
-    if (o.rotate) args.push('-display_rotation', String(o.rotate));
   }
   if (o.audio !== false) args.push('-c:a', 'aac', '-b:a', '64k');
   args.push('-shortest', out);
-  if (o.rotate) {
-    // ffmpeg 5.1 has no -display_rotation: set the legacy rotate tag through the mp4 muxer
-    const i = args.indexOf('-display_rotation');
-    args.splice(i, 2, '-metadata:s:v:0', `rotate=${o.rotate}`);
-  }
   ffmpeg(args);
+  if (o.rotate) setRotation(out, o.rotate);
   return out;
+}
+
+/**
+ * Phones store "hold upright" as a display matrix in the video track header (tkhd). ffmpeg 5.1
+ * cannot write one on request, so the test writes it the way a phone does.
+ */
+export function setRotation(mp4: string, degrees: 90 | 180 | 270): void {
+  const buf = readFileSync(mp4);
+  const at = buf.indexOf('tkhd'); // the video track is muxed first
+  if (at < 0) throw new Error(`${mp4}: no tkhd box`);
+  const version = buf[at + 4]!;
+  const matrixAt = at + 4 + 4 + (version === 1 ? 32 : 20) + 8 + 8;
+  const one = 0x10000; const minus = -0x10000;
+  const [a, b, c, d] = degrees === 90 ? [0, one, minus, 0] : degrees === 180 ? [minus, 0, 0, minus] : [0, minus, one, 0];
+  const m = [a, b, 0, c, d, 0, 0, 0, 0x40000000];
+  m.forEach((v, i) => buf.writeInt32BE(v, matrixAt + 4 * i));
+  writeFileSync(mp4, buf);
 }

@@ -99,38 +99,69 @@ void downscaleNeon(const uint8_t* img, size_t w, size_t h, uint8_t* out) {
 
 inline int16x8_t load8(const uint8_t* p) { return vreinterpretq_s16_u16(vmovl_u8(vld1_u8(p))); }
 
+// gx^2+gy^2 as int32 for pixels x..x+7 of the middle row r1 (0-3 in *lo, 4-7 in *hi).
+inline void grad8(const uint8_t* r0, const uint8_t* r1, const uint8_t* r2, size_t x, int32x4_t* lo, int32x4_t* hi) {
+  int16x8_t a0 = load8(r0 + x - 1), c0 = load8(r0 + x), b0 = load8(r0 + x + 1);
+  int16x8_t a1 = load8(r1 + x - 1), b1 = load8(r1 + x + 1);
+  int16x8_t a2 = load8(r2 + x - 1), c2 = load8(r2 + x), b2 = load8(r2 + x + 1);
+  int16x8_t gx = vaddq_s16(vaddq_s16(vsubq_s16(b0, a0), vsubq_s16(b2, a2)), vshlq_n_s16(vsubq_s16(b1, a1), 1));
+  int16x8_t gy = vaddq_s16(vaddq_s16(vsubq_s16(a2, a0), vsubq_s16(b2, b0)), vshlq_n_s16(vsubq_s16(c2, c0), 1));
+  *lo = vmlal_s16(vmull_s16(vget_low_s16(gx), vget_low_s16(gx)), vget_low_s16(gy), vget_low_s16(gy));
+  *hi = vmlal_high_s16(vmull_high_s16(gx, gx), gy, gy);
+}
+
+struct Acc {
+  uint32x4_t cnt = vdupq_n_u32(0), sq = vdupq_n_u32(0);
+  float32x4_t mag = vdupq_n_f32(0);
+  void add(int32x4_t mlo, int32x4_t mhi, int32x4_t thr, uint32x4_t keepLo, uint32x4_t keepHi) {
+    mlo = vandq_s32(mlo, vreinterpretq_s32_u32(keepLo));
+    mhi = vandq_s32(mhi, vreinterpretq_s32_u32(keepHi));
+    uint32x4_t elo = vandq_u32(vcgtq_s32(mlo, thr), keepLo), ehi = vandq_u32(vcgtq_s32(mhi, thr), keepHi);
+    cnt = vsubq_u32(cnt, vaddq_u32(elo, ehi));  // a true compare is all-ones, i.e. -1
+    sq = vaddq_u32(sq, vreinterpretq_u32_s32(vaddq_s32(mlo, mhi)));
+    mag = vaddq_f32(mag, vaddq_f32(vsqrtq_f32(vcvtq_f32_s32(mlo)), vsqrtq_f32(vcvtq_f32_s32(mhi))));
+  }
+  void flush(SobelSums* s) const {
+    s->edges += vaddlvq_u32(cnt);
+    s->magSq += vaddlvq_u32(sq);
+    s->mag += (static_cast<double>(vgetq_lane_f32(mag, 0)) + vgetq_lane_f32(mag, 1)) +
+              (static_cast<double>(vgetq_lane_f32(mag, 2)) + vgetq_lane_f32(mag, 3));
+  }
+};
+
 SobelSums sobelNeon(const uint8_t* img, size_t w, size_t h, int32_t thrSq) {
   SobelSums s;
   if (w < 3 || h < 3) return s;
   const int32x4_t thr = vdupq_n_s32(thrSq);
+  const uint32x4_t all = vdupq_n_u32(0xffffffffu);
+  static const uint32_t kIdx[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  const uint32x4_t idxLo = vld1q_u32(kIdx), idxHi = vld1q_u32(kIdx + 4);
   for (size_t y = 1; y + 1 < h; y++) {
     const uint8_t* r0 = img + (y - 1) * w;
     const uint8_t* r1 = r0 + w;
     const uint8_t* r2 = r1 + w;
-    // Flush every 512 steps (4096 pixels): a u32 lane holds at most 512*2*2,080,800.
+    int32x4_t mlo, mhi;
     size_t x = 1;
+    // Flush every 512 steps (4096 pixels): a u32 lane holds at most 512*2*2,080,800.
     while (x + 8 < w) {
-      uint32x4_t cnt = vdupq_n_u32(0), sq = vdupq_n_u32(0);
-      float32x4_t mag = vdupq_n_f32(0);
+      Acc acc;
       for (size_t k = 0; k < 512 && x + 8 < w; k++, x += 8) {  // pixels x..x+7 <= w-2
-        int16x8_t a0 = load8(r0 + x - 1), c0 = load8(r0 + x), b0 = load8(r0 + x + 1);
-        int16x8_t a1 = load8(r1 + x - 1), b1 = load8(r1 + x + 1);
-        int16x8_t a2 = load8(r2 + x - 1), c2 = load8(r2 + x), b2 = load8(r2 + x + 1);
-        int16x8_t gx = vaddq_s16(vaddq_s16(vsubq_s16(b0, a0), vsubq_s16(b2, a2)), vshlq_n_s16(vsubq_s16(b1, a1), 1));
-        int16x8_t gy = vaddq_s16(vaddq_s16(vsubq_s16(a2, a0), vsubq_s16(b2, b0)), vshlq_n_s16(vsubq_s16(c2, c0), 1));
-        int32x4_t mlo = vmlal_s16(vmull_s16(vget_low_s16(gx), vget_low_s16(gx)), vget_low_s16(gy), vget_low_s16(gy));
-        int32x4_t mhi = vmlal_high_s16(vmull_high_s16(gx, gx), gy, gy);
-        // a true compare is all-ones (= -1 as unsigned wraps), so subtracting counts it
-        cnt = vsubq_u32(cnt, vaddq_u32(vcgtq_s32(mlo, thr), vcgtq_s32(mhi, thr)));
-        sq = vaddq_u32(sq, vreinterpretq_u32_s32(vaddq_s32(mlo, mhi)));
-        mag = vaddq_f32(mag, vaddq_f32(vsqrtq_f32(vcvtq_f32_s32(mlo)), vsqrtq_f32(vcvtq_f32_s32(mhi))));
+        grad8(r0, r1, r2, x, &mlo, &mhi);
+        acc.add(mlo, mhi, thr, all, all);
       }
-      s.edges += vaddlvq_u32(cnt);
-      s.magSq += vaddlvq_u32(sq);
-      float32x2_t m2 = vadd_f32(vget_low_f32(mag), vget_high_f32(mag));
-      s.mag += static_cast<double>(vget_lane_f32(m2, 0)) + vget_lane_f32(m2, 1);
+      acc.flush(&s);
     }
-    for (; x + 1 < w; x++) {
+    // Last 1..7 pixels: one overlapping step ending at w-2, already-counted pixels masked.
+    if (x + 1 < w && w >= 10) {
+      const size_t x0 = w - 9;
+      const uint32x4_t done = vdupq_n_u32(static_cast<uint32_t>(x - x0));
+      grad8(r0, r1, r2, x0, &mlo, &mhi);
+      Acc acc;
+      acc.add(mlo, mhi, thr, vcgeq_u32(idxLo, done), vcgeq_u32(idxHi, done));
+      acc.flush(&s);
+      x = w - 1;
+    }
+    for (; x + 1 < w; x++) {  // frames narrower than 10 pixels
       int gx = (r0[x + 1] + 2 * r1[x + 1] + r2[x + 1]) - (r0[x - 1] + 2 * r1[x - 1] + r2[x - 1]);
       int gy = (r2[x - 1] + 2 * r2[x] + r2[x + 1]) - (r0[x - 1] + 2 * r0[x] + r0[x + 1]);
       int32_t m = gx * gx + gy * gy;

@@ -1,0 +1,121 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { decodePcm } from '../../daemon/quality/audio.js';
+import { grabFrame, ocrFrame, ocrRatio, wordAccuracy } from '../../daemon/quality/ocr.js';
+import { ssimWindow } from '../../daemon/quality/ssim.js';
+import { alignOffset, stoi, stoiOverIntervals } from '../../daemon/quality/stoi.js';
+
+// The quality module against real tools: espeak-ng speech through Opus, ffmpeg-drawn slides
+// through tesseract, and lavfi video through ffmpeg's ssim, each with a good and a bad copy.
+
+function tool(bin: string, args: string[]): void {
+  const r = spawnSync(bin, bin === 'ffmpeg' ? ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args] : args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed: ${r.stderr}`);
+}
+
+const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
+const RATE = 16000;
+
+t.test('speech: decode from wav, webm and HLS, STOI through Opus', async (t) => {
+  const dir = t.testdir();
+  const wav = join(dir, 'speech.wav');
+  tool('espeak-ng', ['-v', 'es-419', '-s', '160', '-w', wav,
+    'Hoy vamos a estudiar la fotosíntesis. Las plantas usan la luz del sol para producir azúcar. '
+    + 'El oxígeno que respiramos sale de las hojas.']);
+  const opus24 = join(dir, 'o24.webm');
+  tool('ffmpeg', ['-i', wav, '-c:a', 'libopus', '-b:a', '24k', opus24]);
+  // phone-line quality at its worst: 8 kHz, 4 kb/s
+  const opus4 = join(dir, 'o4.webm');
+  tool('ffmpeg', ['-i', wav, '-ar', '8000', '-c:a', 'libopus', '-b:a', '4k', opus4]);
+  const hls = join(dir, 'hls', 'index.m3u8');
+  tool('mkdir', ['-p', join(dir, 'hls')]);
+  tool('ffmpeg', ['-i', wav, '-c:a', 'libopus', '-b:a', '24k', '-f', 'hls', '-hls_time', '2',
+    '-hls_segment_type', 'fmp4', '-hls_playlist_type', 'vod', hls]);
+
+  const clean = await decodePcm(wav, { sampleRate: RATE });
+  const secs = clean.length / RATE;
+  t.ok(secs > 5, `speech lasts ${secs.toFixed(2)} s`);
+  const part = await decodePcm(wav, { sampleRate: RATE, start: 1, duration: 2 });
+  t.equal(part.length, 2 * RATE, 'start/duration window');
+  t.ok(Math.abs(part[RATE]! - clean[2 * RATE]!) < 1e-3, 'window starts at the right sample');
+
+  const score = async (path: string): Promise<{ value: number; lag: number }> => {
+    const deg = await decodePcm(path, { sampleRate: RATE });
+    const lag = alignOffset(clean, deg, RATE, 0.5);
+    return { value: stoiOverIntervals(clean, deg, RATE, [{ start: 0, end: secs }], lag), lag };
+  };
+  const s24 = await score(opus24);
+  const s4 = await score(opus4);
+  const sHls = await score(hls);
+  t.ok(s24.value > 0.9, `Opus 24 kb/s: STOI ${s24.value.toFixed(3)} (lag ${s24.lag})`);
+  t.ok(s4.value < s24.value - 0.1, `8 kHz / 4 kb/s: STOI ${s4.value.toFixed(3)}, noticeably lower`);
+  t.ok(Math.abs(sHls.value - s24.value) < 0.02, `same Opus in fMP4 HLS: STOI ${sHls.value.toFixed(3)} (lag ${sHls.lag})`);
+  t.ok(Math.abs(s24.lag) < 0.03 * RATE, 'codec delay stays within 30 ms');
+  t.ok(stoi(clean, clean, RATE) > 0.99);
+
+  const partHls = await decodePcm(hls, { sampleRate: RATE, start: 3, duration: 1 });
+  t.ok(Math.abs(partHls.length - RATE) <= 2, `HLS window: ${partHls.length} samples`);
+});
+
+t.test('OCR reads a slide and loses it when downscaled', async (t) => {
+  const dir = t.testdir();
+  const lines = ['Photosynthesis in green plants', 'Light energy becomes chemical energy',
+    'Water and carbon dioxide make glucose', 'Oxygen is released from the leaves'];
+  const draw = (color: string): string => lines.map((text, i) =>
+    `drawtext=fontfile=${FONT}:text='${text}':fontcolor=${color}:fontsize=${i === 0 ? 56 : 40}:x=90:y=${100 + i * 110}`).join(',');
+  const slide = (name: string, bg: string, fg: string): string => {
+    const out = join(dir, name);
+    tool('ffmpeg', ['-f', 'lavfi', '-i', `color=c=${bg}:s=1280x720:r=30:d=2`, '-vf', draw(fg),
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '18', '-pix_fmt', 'yuv420p', out]);
+    return out;
+  };
+  const light = slide('light.mp4', 'white', 'black');
+  const dark = slide('dark.mp4', '0x102040', 'white'); // white on dark: needs the inversion
+  const tiny = join(dir, 'tiny.mp4');
+  tool('ffmpeg', ['-i', light, '-vf', 'scale=160:90', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '18', tiny]);
+  const truth = lines.join('\n');
+
+  const read = async (input: string): Promise<string> => {
+    const png = join(dir, `${input.split('/').pop()}.png`);
+    await grabFrame(input, 1, png, { width: 1280, height: 720 });
+    return ocrFrame(png, 'eng');
+  };
+  const [a, b, c] = await Promise.all([read(light), read(dark), read(tiny)]);
+  const accLight = wordAccuracy(truth, a);
+  const accDark = wordAccuracy(truth, b);
+  const accTiny = wordAccuracy(truth, c);
+  t.ok(accLight >= 0.9, `1280x720 slide: ${accLight.toFixed(2)} of the words (${JSON.stringify(a.trim())})`);
+  t.ok(accDark >= 0.9, `white-on-dark slide: ${accDark.toFixed(2)}`);
+  t.ok(accTiny < 0.5 && accTiny < accLight - 0.4, `160x90 copy: ${accTiny.toFixed(2)}`);
+  t.ok(ocrRatio(a, c) < 0.5, `ratio tiny/source ${ocrRatio(a, c).toFixed(2)}`);
+  t.equal(ocrRatio(a, a), 1);
+
+  await t.rejects(ocrFrame(join(dir, 'light.mp4.png'), 'eng', AbortSignal.abort()), { code: 'YCH_ERR_ABORTED' });
+});
+
+t.test('SSIM window: identical, degraded, and an HLS copy on its own timeline', async (t) => {
+  const dir = t.testdir();
+  const src = join(dir, 'src.mp4');
+  tool('ffmpeg', ['-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=30:d=6', '-f', 'lavfi', '-i', 'sine=f=440:d=6',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '16', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', src]);
+  const bad = join(dir, 'bad.mp4');
+  tool('ffmpeg', ['-i', src, '-vf', 'scale=96:54,scale=640:360', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '16', bad]);
+  // MPEG-TS HLS starts at 1.4 s with the video after the audio: only right if aligned on video
+  tool('mkdir', ['-p', join(dir, 'ts')]);
+  const ts = join(dir, 'ts', 'index.m3u8');
+  tool('ffmpeg', ['-i', src, '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '16', '-c:a', 'aac',
+    '-f', 'hls', '-hls_time', '2', '-hls_playlist_type', 'vod', ts]);
+  // 10 fps copy: held frames, compared on the 30 fps grid
+  const low = join(dir, 'low.mp4');
+  tool('ffmpeg', ['-i', src, '-r', '10', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '16', low]);
+
+  const win = { start: 2.05, duration: 2, width: 640, height: 360, fps: 30 };
+  const [same, worse, hls, slow] = await Promise.all([
+    ssimWindow(src, src, win), ssimWindow(src, bad, win), ssimWindow(src, ts, win), ssimWindow(src, low, win)]);
+  t.ok(same.all > 0.999 && same.y > 0.999, `identical: ${same.all}`);
+  t.ok(worse.all < 0.9, `96x54 and back: ${worse.all}`);
+  t.ok(hls.all > 0.97, `MPEG-TS HLS copy lines up: ${hls.all}`);
+  t.ok(slow.all < hls.all && slow.all > worse.all, `10 fps copy in between: ${slow.all}`);
+  await t.rejects(ssimWindow(src, src, { ...win, start: 30 }), { code: 'YCH_ERR_FFMPEG_FAILED' }, 'window past the end');
+});

@@ -1,0 +1,69 @@
+import t from 'tap';
+import { audioStats, classify, detectCuts, findShots, speechIntervals } from '../../../daemon/optimize/shots.js';
+import type { AudioFeatures, VideoFeatures } from '../../../daemon/optimize/analyse.js';
+
+/** Feature series shaped like the analyser's output at 5 fps. */
+function video(parts: Array<{ sec: number; diff: number; ti: number; edges?: number; jump?: number }>): VideoFeatures {
+  const fps = 5;
+  const rows: Array<[number, number, number]> = [];
+  for (const p of parts) {
+    const n = p.sec * fps;
+    for (let i = 0; i < n; i++) {
+      const first = i === 0 && rows.length > 0;
+      rows.push([first ? (p.jump ?? 40) : p.diff, p.ti, p.edges ?? 0.1]);
+    }
+  }
+  const col = (k: number): Float32Array => Float32Array.from(rows.map((r) => r[k]!));
+  return { fps, diff: col(0), si: col(0), ti: col(1), edges: col(2), luma: col(0), lumaStd: col(0) };
+}
+
+t.test('cuts at slide changes, none inside continuous motion', async (t) => {
+  const v = video([
+    { sec: 10, diff: 0, ti: 0 },
+    { sec: 8, diff: 0, ti: 0 },
+    { sec: 6, diff: 25, ti: 30 }, // fractal zoom: big diffs everywhere
+    { sec: 5, diff: 0, ti: 0 },
+  ]);
+  t.same(detectCuts(v), [0, 50, 90, 120]);
+});
+
+t.test('a cut from motion to a still slide is found even though motion is busy', async (t) => {
+  const v = video([{ sec: 6, diff: 20, ti: 30 }, { sec: 6, diff: 0, ti: 0, jump: 30 }]);
+  t.same(detectCuts(v), [0, 30]);
+});
+
+t.test('classes follow motion and noise levels seen on generated lectures', async (t) => {
+  const base = { diffP90: 0, si: 100, edges: 0.2, edgeGrowth: 0 };
+  t.equal(classify({ ...base, diff: 0, ti: 0 }), 'slide');
+  t.equal(classify({ ...base, diff: 0.15, ti: 0.4, edgeGrowth: 0.09 }), 'board');
+  t.equal(classify({ ...base, diff: 1.77, ti: 6.1 }), 'talking_head');
+  t.equal(classify({ ...base, diff: 13, ti: 29 }), 'motion');
+});
+
+function audio(parts: Array<{ sec: number; kind: 'speech' | 'music' | 'silence' }>): AudioFeatures {
+  const frameSec = 0.02;
+  const rms: number[] = [];
+  for (const p of parts) {
+    for (let i = 0; i < p.sec / frameSec; i++) {
+      // speech: 200 ms syllables with 100 ms gaps; music: steady
+      rms.push(p.kind === 'silence' ? 0.0005 : p.kind === 'music' ? 0.1 : (i % 15) < 10 ? 0.12 : 0.01);
+    }
+  }
+  const f = Float32Array.from(rms);
+  return { frameSec, rms: f, zcr: f, low: f, high: f };
+}
+
+t.test('speech, music and silence by the shape of the energy envelope', async (t) => {
+  const a = audio([{ sec: 5, kind: 'speech' }, { sec: 5, kind: 'music' }, { sec: 5, kind: 'silence' }]);
+  t.equal(audioStats(a, 0, 5).kind, 'speech');
+  t.equal(audioStats(a, 5, 10).kind, 'music');
+  t.equal(audioStats(a, 10, 15).kind, 'silence');
+  t.same(speechIntervals(a), [{ start: 0, end: 5 }]);
+});
+
+t.test('no video: one shot covering the whole recording', async (t) => {
+  const shots = findShots({ audio: audio([{ sec: 4, kind: 'speech' }]) }, 4);
+  t.equal(shots.length, 1);
+  t.equal(shots[0]!.end, 4);
+  t.equal(shots[0]!.audio.kind, 'speech');
+});
