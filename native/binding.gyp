@@ -1,5 +1,8 @@
 # Yachay SIMD analysis addon. Branch on target_arch (not the build host) so the same file
-# cross-compiles for the Pi: see /work/shared/NOTES.md section 6.
+# cross-compiles for the Pi (see /work/shared/NOTES.md section 6):
+#   CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
+#     AR=aarch64-linux-gnu-ar node-gyp rebuild --arch=arm64 --nodedir=/usr
+# Kernel equality on both architectures without Node: npm run test:native:arm64.
 # Kernels that need their own compiler flags are static libraries: gyp has no per-file
 # flags, and the flags are the point (scalar must not auto-vectorise; avx2 must be the
 # only object with AVX instructions in it).

@@ -64,24 +64,17 @@ export function selectExpr(plan: Plan, r: RenditionPlan): string {
   return `isnan(prev_selected_t)+${starts.join('+')}+gt(floor(t*(${fps})+${SLOT_EPS}),floor(prev_selected_t*(${fps})+${SLOT_EPS}))`;
 }
 
-/** x264 zones: quality per shot as a bitrate factor relative to the rendition's base CRF. */
-export function zones(plan: Plan, r: RenditionPlan, baseCrf: number): string {
+/** x264 zones: the quantiser of every shot, in output frame numbers. */
+export function zones(plan: Plan, r: RenditionPlan): string {
   const { total, firstFrame } = simulateSelect(plan, r);
   const parts: string[] = [];
   plan.shots.forEach((_, i) => {
     const a = firstFrame[i]!;
     if (a < 0) return;
     const next = firstFrame.slice(i + 1).find((f) => f >= 0) ?? total;
-    const b = next - 1;
-    if (b < a) return;
-    const factor = Math.pow(2, (baseCrf - r.shots[i]!.crf) / 6);
-    if (Math.abs(factor - 1) > 1e-3) parts.push(`${a},${b},b=${factor.toFixed(3)}`);
+    if (next - 1 >= a) parts.push(`${a},${next - 1},q=${r.shots[i]!.qp}`);
   });
   return parts.join('/');
-}
-
-export function baseCrf(r: RenditionPlan): number {
-  return Math.max(...r.shots.map((s) => s.crf));
 }
 
 function hlsOut(dir: string, segmentSeconds: number): string[] {
@@ -107,12 +100,13 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
     args.push('-filter_complex', graph.join(';'));
   }
   for (const r of wanted) {
-    const crf = baseCrf(r);
-    const z = zones(plan, r, crf);
-    const x264 = ['scenecut=0', 'rc-lookahead=30', 'aq-mode=3'];
+    const z = zones(plan, r);
+    // B-frames much coarser than P (pbratio 4): in a VFR lecture they carry little the eye keeps;
+    // psy-rd off: it spends bits on grain that OCR and SSIM both read as noise
+    const x264 = ['scenecut=0', 'pbratio=4.0', 'psy=0'];
     if (z) x264.push(`zones=${z}`);
     args.push('-map', `[o${r.id}]`, '-an', '-fps_mode', 'vfr',
-      '-c:v', 'libx264', '-preset', opts.preset, '-crf', String(crf), '-profile:v', 'high', '-level:v', '4.0',
+      '-c:v', 'libx264', '-preset', opts.preset, '-qp', String(Math.min(...r.shots.map((s) => s.qp))), '-profile:v', 'high', '-level:v', '4.0',
       '-g', '100000', '-keyint_min', '1', '-bf', '3', '-x264-params', x264.join(':'),
       '-force_key_frames', plan.keyframes.join(','), '-pix_fmt', 'yuv420p',
       ...hlsOut(join(outDir, r.id), plan.segmentSeconds));

@@ -8,8 +8,8 @@ import type { AudioKind, Shot, ShotClass } from './shots.js';
 export interface ShotSettings {
   /** output frames per second for this shot */
   fps: number;
-  /** x264 CRF for this shot (applied through rate-control zones) */
-  crf: number;
+  /** x264 quantiser for this shot (constant QP through rate-control zones) */
+  qp: number;
 }
 
 export interface ShotPlan {
@@ -51,12 +51,18 @@ export interface Plan {
   audio?: AudioPlan | undefined;
 }
 
-/** Per class: [lowest rendition, higher rendition]. Text needs pixels, not frames; faces need frames. */
+/**
+ * Per class: [lowest rendition, higher rendition]. Text needs pixels, not frames; faces need
+ * frames. Constant QP rather than CRF: with CRF, x264's macroblock tree spends many bits on the
+ * keyframe of a long static GOP (every later frame references it), which doubled the bytes of
+ * slide shots on generated lectures for no gain in OCR. Frame rates divide 30 so the picked
+ * frames are evenly spaced.
+ */
 export const CLASS_SETTINGS: Record<ShotClass, [ShotSettings, ShotSettings]> = {
-  slide: [{ fps: 1, crf: 30 }, { fps: 2, crf: 26 }],
-  board: [{ fps: 3, crf: 30 }, { fps: 6, crf: 26 }],
-  talking_head: [{ fps: 12, crf: 30 }, { fps: 24, crf: 26 }],
-  motion: [{ fps: 12, crf: 33 }, { fps: 24, crf: 28 }],
+  slide: [{ fps: 1, qp: 31 }, { fps: 2, qp: 27 }],
+  board: [{ fps: 3, qp: 32 }, { fps: 6, qp: 28 }],
+  talking_head: [{ fps: 15, qp: 37 }, { fps: 30, qp: 31 }],
+  motion: [{ fps: 6, qp: 40 }, { fps: 15, qp: 34 }],
 };
 
 const REASONS: Record<ShotClass, string> = {
@@ -104,7 +110,7 @@ export function makePlan(info: MediaInfo, shots: Shot[], opts: PlanOptions): Pla
       shots: shots.map((s) => {
         const base = CLASS_SETTINGS[s.cls][r as 0 | 1];
         // never ask for more frames than the source has
-        return { fps: Math.min(base.fps, baseFps), crf: base.crf };
+        return { fps: Math.min(base.fps, baseFps), qp: base.qp };
       }),
     }));
     keyframes = keyframeTimes(shotPlans, opts.segmentSeconds);
@@ -151,7 +157,7 @@ export function withMoreBits(plan: Plan, renditionId: string, classes: ShotClass
     ...plan,
     renditions: plan.renditions.map((r) => r.id !== renditionId ? r : {
       ...r,
-      shots: r.shots.map((s, i) => classes.includes(plan.shots[i]!.cls) ? { ...s, crf: Math.max(14, s.crf - step) } : s),
+      shots: r.shots.map((s, i) => classes.includes(plan.shots[i]!.cls) ? { ...s, qp: Math.max(14, s.qp - step) } : s),
     }),
   };
 }

@@ -88,15 +88,27 @@ function gcd(a: number, b: number): number { while (b) [a, b] = [b, a % b]; retu
 /**
  * Kaiser-windowed sinc resampler (polyphase table). The anti-alias cutoff sits at half the
  * lower rate with a transition of 10 % of it and 70 dB stopband: at 10 kHz that passes up to
- * 4.5 kHz and only folds energy into 4.5-5 kHz, above STOI's top band, while keeping the
- * filter short enough (~200 taps from 48 kHz) to do three minutes in well under a second.
+ * 4.5 kHz and only folds energy into 4.5-5 kHz, above STOI's top band. From 48 kHz (or more)
+ * the rate is first halved with a short filter whose only job is to keep what the final stage
+ * keeps; that makes three minutes of 48 kHz cost ~30 % less than one long filter.
  */
 export function resample(x: Float32Array | Float64Array, from: number, to: number): Float32Array {
   if (!(from > 0 && to > 0)) throw new RangeError(`resample: bad rates ${from} -> ${to}`);
   if (from === to) return Float32Array.from(x);
   const low = Math.min(from, to);
-  const fc = (0.5 * low) / from; // cutoff, cycles per input sample
-  const df = (0.1 * low) / from; // transition width, cycles per input sample
+  let cur = x;
+  let rate = from;
+  while (rate >= 4 * to && Number.isInteger(rate / 2)) {
+    cur = polyphase(cur, rate, rate / 2, 0.55 * low, rate / 2 - 0.55 * low);
+    rate /= 2;
+  }
+  return polyphase(cur, rate, to, 0.45 * low, 0.55 * low);
+}
+
+/** One resampling stage: passband up to `pass` Hz, at least 70 dB down from `stop` Hz. */
+function polyphase(x: Float32Array | Float64Array, from: number, to: number, pass: number, stop: number): Float32Array {
+  const fc = (pass + stop) / 2 / from; // cutoff, cycles per input sample
+  const df = (stop - pass) / from; // transition width, cycles per input sample
   const atten = 70;
   const beta = 0.1102 * (atten - 8.7);
   const half = Math.ceil((atten - 8) / (2.285 * 2 * Math.PI * df) / 2) + 1; // taps each side
@@ -183,12 +195,13 @@ function removeSilentFrames(x: Float64Array, y: Float64Array): [Float64Array, Fl
   const outLen = kept.length ? (kept.length - 1) * HOP + FRAME : 0;
   const xs = new Float64Array(outLen);
   const ys = new Float64Array(outLen);
-  kept.forEach((f, j) => {
+  for (let j = 0; j < kept.length; j++) {
+    const f = kept[j]!;
     for (let i = 0; i < FRAME; i++) {
       xs[j * HOP + i]! += WINDOW[i]! * x[f * HOP + i]!;
       ys[j * HOP + i]! += WINDOW[i]! * y[f * HOP + i]!;
     }
-  });
+  }
   return [xs, ys];
 }
 

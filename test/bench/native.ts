@@ -59,21 +59,28 @@ function cases(): Case[] {
   return out;
 }
 
-/** Calls per second over ~BUDGET_MS after a short warm-up (so V8 has optimised the TS). */
+/**
+ * Calls per second: best of 5 slices of BUDGET_MS/5 after a warm-up (so V8 has optimised
+ * the TS). Best-of, because on a shared build box other work only ever slows a slice.
+ */
 function opsPerSec(fn: () => number): number {
   let sink = 0;
   const warm = performance.now() + BUDGET_MS / 5;
   while (performance.now() < warm) sink += fn();
-  let n = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < BUDGET_MS) {
-    for (let i = 0; i < 8; i++) sink += fn();
-    n += 8;
-    now = performance.now();
+  let best = 0;
+  for (let slice = 0; slice < 5; slice++) {
+    let n = 0;
+    const start = performance.now();
+    let now = start;
+    while (now - start < BUDGET_MS / 5) {
+      for (let i = 0; i < 4; i++) sink += fn();
+      n += 4;
+      now = performance.now();
+    }
+    best = Math.max(best, (n * 1000) / (now - start));
   }
   if (sink === Number.MIN_VALUE) console.log(''); // keep results observable
-  return (n * 1000) / (now - start);
+  return best;
 }
 
 function measure(k: NativeKernels): Record<string, number> {
@@ -112,4 +119,6 @@ if (process.argv.includes('--child')) {
   console.log(line(rows[0]!));
   console.log(widths.map(w => '-'.repeat(w)).join('  '));
   for (const r of rows.slice(1)) console.log(line(r));
+  console.log('histogram and downscale2x return a new typed array per call; at 160x90 that allocation,\n' +
+    'paid by TS and native alike, costs more than the kernel, so their ratios understate the kernel.');
 }

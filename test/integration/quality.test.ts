@@ -60,34 +60,36 @@ t.test('speech: decode from wav, webm and HLS, STOI through Opus', async (t) => 
 
 t.test('OCR reads a slide and loses it when downscaled', async (t) => {
   const dir = t.testdir();
-  const lines = ['Photosynthesis in green plants', 'Light energy becomes chemical energy',
+  const en = ['Photosynthesis in green plants', 'Light energy becomes chemical energy',
     'Water and carbon dioxide make glucose', 'Oxygen is released from the leaves'];
-  const draw = (color: string): string => lines.map((text, i) =>
-    `drawtext=fontfile=${FONT}:text='${text}':fontcolor=${color}:fontsize=${i === 0 ? 56 : 40}:x=90:y=${100 + i * 110}`).join(',');
-  const slide = (name: string, bg: string, fg: string): string => {
+  const es = ['Fotosíntesis en las plantas', 'La energía de la luz se vuelve química',
+    'El agua y el dióxido de carbono dan glucosa', 'Las hojas liberan oxígeno'];
+  // title 48 px, bullets 32 px: ordinary slide sizes, 4-6 px tall once shrunk to 160x90
+  const slide = (name: string, lines: string[], bg: string, fg: string): string => {
     const out = join(dir, name);
-    tool('ffmpeg', ['-f', 'lavfi', '-i', `color=c=${bg}:s=1280x720:r=30:d=2`, '-vf', draw(fg),
+    const draw = lines.map((text, i) => `drawtext=fontfile=${FONT}:text='${text}':fontcolor=${fg}`
+      + `:fontsize=${i === 0 ? 48 : 32}:x=90:y=${100 + i * 100}`).join(',');
+    tool('ffmpeg', ['-f', 'lavfi', '-i', `color=c=${bg}:s=1280x720:r=30:d=2`, '-vf', draw,
       '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '18', '-pix_fmt', 'yuv420p', out]);
     return out;
   };
-  const light = slide('light.mp4', 'white', 'black');
-  const dark = slide('dark.mp4', '0x102040', 'white'); // white on dark: needs the inversion
+  const light = slide('light.mp4', en, 'white', 'black');
+  const dark = slide('dark.mp4', es, '0x102040', 'white'); // white on dark: needs the inversion
   const tiny = join(dir, 'tiny.mp4');
   tool('ffmpeg', ['-i', light, '-vf', 'scale=160:90', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '18', tiny]);
-  const truth = lines.join('\n');
 
-  const read = async (input: string): Promise<string> => {
+  const read = async (input: string, lang: 'eng' | 'spa'): Promise<string> => {
     const png = join(dir, `${input.split('/').pop()}.png`);
     await grabFrame(input, 1, png, { width: 1280, height: 720 });
-    return ocrFrame(png, 'eng');
+    return ocrFrame(png, lang);
   };
-  const [a, b, c] = await Promise.all([read(light), read(dark), read(tiny)]);
-  const accLight = wordAccuracy(truth, a);
-  const accDark = wordAccuracy(truth, b);
-  const accTiny = wordAccuracy(truth, c);
+  const [a, b, c] = await Promise.all([read(light, 'eng'), read(dark, 'spa'), read(tiny, 'eng')]);
+  const accLight = wordAccuracy(en.join('\n'), a);
+  const accDark = wordAccuracy(es.join('\n'), b);
+  const accTiny = wordAccuracy(en.join('\n'), c);
   t.ok(accLight >= 0.9, `1280x720 slide: ${accLight.toFixed(2)} of the words (${JSON.stringify(a.trim())})`);
-  t.ok(accDark >= 0.9, `white-on-dark slide: ${accDark.toFixed(2)}`);
-  t.ok(accTiny < 0.5 && accTiny < accLight - 0.4, `160x90 copy: ${accTiny.toFixed(2)}`);
+  t.ok(accDark >= 0.9, `white-on-dark Spanish slide, accents kept: ${accDark.toFixed(2)} (${JSON.stringify(b.trim())})`);
+  t.ok(accTiny < 0.5 && accTiny < accLight - 0.4, `160x90 copy: ${accTiny.toFixed(2)} (${JSON.stringify(c.trim())})`);
   t.ok(ocrRatio(a, c) < 0.5, `ratio tiny/source ${ocrRatio(a, c).toFixed(2)}`);
   t.equal(ocrRatio(a, a), 1);
 
@@ -116,6 +118,6 @@ t.test('SSIM window: identical, degraded, and an HLS copy on its own timeline', 
   t.ok(same.all > 0.999 && same.y > 0.999, `identical: ${same.all}`);
   t.ok(worse.all < 0.9, `96x54 and back: ${worse.all}`);
   t.ok(hls.all > 0.97, `MPEG-TS HLS copy lines up: ${hls.all}`);
-  t.ok(slow.all < hls.all && slow.all > worse.all, `10 fps copy in between: ${slow.all}`);
+  t.ok(slow.all < hls.all - 0.05, `10 fps copy: judder on moving content is measured: ${slow.all}`);
   await t.rejects(ssimWindow(src, src, { ...win, start: 30 }), { code: 'YCH_ERR_FFMPEG_FAILED' }, 'window past the end');
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isYachayError } from '../../daemon/errors.js';
@@ -68,6 +68,11 @@ const PATTERNS: Pattern[] = ['noise', 'smooth', 'blocks', 'extreme'];
 t.test(`active ISA is reported (${native.isa()})`, async t => {
   t.match(native.isa(), /^(avx2|sse2|neon|scalar)$/);
   t.equal(native, loadNative(), 'the loaded module is cached');
+  if (process.env['YACHAY_SIMD']) return;
+  // Unforced, dispatch must pick the best path this CPU has.
+  const flags = process.platform === 'linux' ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  if (process.arch === 'arm64') t.equal(native.isa(), 'neon');
+  if (process.arch === 'x64' && flags) t.equal(native.isa(), /\bavx2\b/.test(flags) ? 'avx2' : 'sse2');
 });
 
 t.test('frame kernels equal the TypeScript reference', async t => {
