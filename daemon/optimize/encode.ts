@@ -21,6 +21,13 @@ export interface EncodeOptions {
 
 const EPS = 1e-4;
 const SLOT_EPS = 1e-6;
+/**
+ * x264 with B-frames (pyramid) delays decoding by two frames, and the fMP4 muxer, which writes no
+ * edit list, starts the video that much later. At 1 fps that is 2 s of lip-sync error; so the
+ * first three source frames are always kept (delay 2/baseFps) and the audio is offset to match.
+ */
+const LEAD_FRAMES = 3;
+export const VIDEO_DELAY_FRAMES = 2;
 
 /** A frame is kept when it enters a new 1/fps time slot of its shot: exact average rate on any source grid. */
 function newSlot(t: number, prev: number, fps: number): boolean {
@@ -44,7 +51,7 @@ export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; f
     const i = shotAt(plan, t);
     const s = plan.shots[i]!.start;
     const atStart = t >= s - EPS && t < s + 1 / F - 1e-3;
-    if (Number.isNaN(prev) || atStart || newSlot(t, prev, r.shots[i]!.fps)) {
+    if (Number.isNaN(prev) || k < LEAD_FRAMES || atStart || newSlot(t, prev, r.shots[i]!.fps)) {
       if (firstFrame[i] === -1) firstFrame[i] = out;
       prev = t;
       out++;
@@ -61,7 +68,7 @@ export function selectExpr(plan: Plan, r: RenditionPlan): string {
   for (let i = plan.shots.length - 2; i >= 0; i--) {
     fps = `if(lt(t,${(plan.shots[i + 1]!.start - EPS).toFixed(4)}),${r.shots[i]!.fps},${fps})`;
   }
-  return `isnan(prev_selected_t)+${starts.join('+')}+gt(floor(t*(${fps})+${SLOT_EPS}),floor(prev_selected_t*(${fps})+${SLOT_EPS}))`;
+  return `isnan(prev_selected_t)+lt(n,${LEAD_FRAMES})+${starts.join('+')}+gt(floor(t*(${fps})+${SLOT_EPS}),floor(prev_selected_t*(${fps})+${SLOT_EPS}))`;
 }
 
 /** x264 zones: the quantiser of every shot, in output frame numbers. */
@@ -113,9 +120,10 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
   }
   if (plan.audio && opts.audio !== false) {
     const a = plan.audio;
-    args.push('-map', '0:a:0', '-vn', '-ac', '1', '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
+    const offset = plan.renditions.length > 0 ? ['-output_ts_offset', (VIDEO_DELAY_FRAMES / plan.baseFps).toFixed(6)] : [];
+    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
       '-application', a.opus.application, '-ar', '48000', ...hlsOut(join(outDir, 'a-opus'), plan.segmentSeconds));
-    args.push('-map', '0:a:0', '-vn', '-ac', '1', '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', '44100',
+    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', '44100',
       ...hlsOut(join(outDir, 'a-aac'), plan.segmentSeconds));
   }
   return args;

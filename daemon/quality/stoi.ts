@@ -36,7 +36,7 @@ function plan(n: number): { cos: Float64Array; sin: Float64Array; rev: Uint32Arr
     rev[i] = r;
   }
   p = { cos, sin, rev };
-  twiddles.set(n, p);
+  if (n <= 4096) twiddles.set(n, p); // keep the per-frame size, not alignOffset's big ones
   return p;
 }
 
@@ -256,8 +256,9 @@ function bandEnvelopes(x: Float64Array, y: Float64Array): { ex: Float64Array; ey
 /** STOI in [-1, 1] (≈1 = as intelligible as the clean signal). Signals are cut to equal length. */
 export function stoi(clean: Float32Array, degraded: Float32Array, fs: number): number {
   const len = Math.min(clean.length, degraded.length);
+  // (the typed-array constructor copies natively; Float64Array.from would iterate)
   const toFs = (s: Float32Array): Float64Array =>
-    Float64Array.from(fs === STOI_FS ? s.subarray(0, len) : resample(s.subarray(0, len), fs, STOI_FS));
+    new Float64Array(fs === STOI_FS ? s.subarray(0, len) : resample(s.subarray(0, len), fs, STOI_FS));
   const [xs, ys] = removeSilentFrames(toFs(clean), toFs(degraded));
   const { ex: X, ey: Y, frames: M } = bandEnvelopes(xs, ys);
   if (M < SEG) {

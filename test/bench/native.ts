@@ -59,58 +59,73 @@ function cases(): Case[] {
   return out;
 }
 
-/**
- * Calls per second: best of 5 slices of BUDGET_MS/5 after a warm-up (so V8 has optimised
- * the TS). Best-of, because on a shared build box other work only ever slows a slice.
- */
-function opsPerSec(fn: () => number): number {
+/** Calls per second of `fn` over one slice of `ms`. */
+function slice(fn: () => number, ms: number): [rate: number, sink: number] {
   let sink = 0;
-  const warm = performance.now() + BUDGET_MS / 5;
-  while (performance.now() < warm) sink += fn();
-  let best = 0;
-  for (let slice = 0; slice < 5; slice++) {
-    let n = 0;
-    const start = performance.now();
-    let now = start;
-    while (now - start < BUDGET_MS / 5) {
-      for (let i = 0; i < 4; i++) sink += fn();
-      n += 4;
-      now = performance.now();
-    }
-    best = Math.max(best, (n * 1000) / (now - start));
+  let n = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < ms) {
+    for (let i = 0; i < 4; i++) sink += fn();
+    n += 4;
+    now = performance.now();
   }
-  if (sink === Number.MIN_VALUE) console.log(''); // keep results observable
-  return best;
+  return [(n * 1000) / (now - start), sink];
 }
 
-function measure(k: NativeKernels): Record<string, number> {
-  const r: Record<string, number> = {};
-  for (const c of cases()) r[`${c.name} ${c.input}`] = opsPerSec(() => c.run(k));
-  return r;
+/**
+ * Calls per second of the addon and of the TS reference on every case: best of 5 slices
+ * each, after a warm-up (so V8 has optimised the TS). Slices alternate between the two
+ * so both see the same background load, and best-of because on a shared build box other
+ * work only ever slows a slice down.
+ */
+function measure(k: NativeKernels): { native: Record<string, number>; ts: Record<string, number> } {
+  const native: Record<string, number> = {};
+  const ts: Record<string, number> = {};
+  let sink = 0;
+  for (const c of cases()) {
+    const key = `${c.name} ${c.input}`;
+    const runs: [NativeKernels, Record<string, number>][] = [[k, native], [reference, ts]];
+    for (const [kernels, out] of runs) {
+      sink += slice(() => c.run(kernels), BUDGET_MS / 5)[1];
+      out[key] = 0;
+    }
+    for (let i = 0; i < 5; i++) {
+      for (const [kernels, out] of runs) {
+        const [rate, s] = slice(() => c.run(kernels), BUDGET_MS / 5);
+        sink += s;
+        out[key] = Math.max(out[key]!, rate);
+      }
+    }
+  }
+  if (sink === Number.MIN_VALUE) console.log(''); // keep results observable
+  return { native, ts };
 }
+
+interface Run { isa: string; native: Record<string, number>; ts: Record<string, number> }
 
 if (process.argv.includes('--child')) {
   const k = loadNative();
-  console.log(JSON.stringify({ isa: k.isa(), ops: measure(k) }));
+  console.log(JSON.stringify({ isa: k.isa(), ...measure(k) } satisfies Run));
 } else {
   const k = loadNative();
   const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child'], {
     env: { ...process.env, YACHAY_SIMD: 'scalar' }, encoding: 'utf8',
   });
   if (child.status !== 0) throw new Error(`scalar child run failed:\n${child.stderr}`);
-  const scalar = (JSON.parse(child.stdout) as { ops: Record<string, number> }).ops;
-  const active = measure(k);
-  const ts = measure(reference);
+  const scalar = JSON.parse(child.stdout) as Run;
+  const active: Run = { isa: k.isa(), ...measure(k) };
 
   const fmt = (v: number): string =>
     v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(1);
   const ratio = (v: number, base: number): string => `${(v / base).toFixed(1)}x`;
-  const rows = [['kernel', 'input', 'TS ops/s', `${k.isa()} ops/s`, `${k.isa()}/TS`, 'scalar ops/s', 'scalar/TS']];
+  const rows = [['kernel', 'input', 'TS ops/s', `${active.isa} ops/s`, `${active.isa}/TS`, 'scalar ops/s', 'scalar/TS']];
   for (const c of cases()) {
     const key = `${c.name} ${c.input}`;
-    const base = ts[key]!;
-    rows.push([c.name, c.input, fmt(base), fmt(active[key]!), ratio(active[key]!, base),
-      fmt(scalar[key]!), ratio(scalar[key]!, base)]);
+    // each ratio uses the TS rate measured alongside it, in the same process
+    rows.push([c.name, c.input, fmt(active.ts[key]!), fmt(active.native[key]!),
+      ratio(active.native[key]!, active.ts[key]!), fmt(scalar.native[key]!),
+      ratio(scalar.native[key]!, scalar.ts[key]!)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)));
   const line = (r: string[]): string => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

@@ -64,13 +64,16 @@ t.test('frame selection: shot starts always kept, rate follows the shot', async 
   const low = plan.renditions[0]!;
   const sim = simulateSelect(plan, low);
   const fpsSlide = low.shots[0]!.fps; const fpsHead = low.shots[1]!.fps;
+  // the first 3 source frames are always kept (B-frame delay stays 2/30 s)
+  const lead = 2;
   t.equal(sim.firstFrame[0], 0);
-  t.equal(sim.firstFrame[1], 10 * fpsSlide);
-  t.equal(sim.firstFrame[2], 10 * fpsSlide + 10 * fpsHead);
-  t.equal(sim.total, 20 * fpsSlide + 10 * fpsHead);
-  t.match(selectExpr(plan, low), /^isnan\(prev_selected_t\)\+between/);
+  t.equal(sim.firstFrame[1], 10 * fpsSlide + lead);
+  t.equal(sim.firstFrame[2], 10 * fpsSlide + lead + 10 * fpsHead);
+  t.equal(sim.total, 20 * fpsSlide + lead + 10 * fpsHead);
+  t.match(selectExpr(plan, low), /^isnan\(prev_selected_t\)\+lt\(n,3\)\+between/);
   // every shot gets its quantiser over exactly its own output frames
-  t.equal(zones(plan, low), `0,${10 * fpsSlide - 1},q=31/${10 * fpsSlide},${10 * fpsSlide + 10 * fpsHead - 1},q=37/${10 * fpsSlide + 10 * fpsHead},${sim.total - 1},q=31`);
+  const a = 10 * fpsSlide + lead; const b = a + 10 * fpsHead;
+  t.equal(zones(plan, low), `0,${a - 1},q=31/${a},${b - 1},q=37/${b},${sim.total - 1},q=31`);
 });
 
 t.test('the last segment of a variable-frame-rate playlist lasts until the end of the lesson', async (t) => {
