@@ -19,7 +19,7 @@ Uso / usage:
 Opciones / options:
   --config FILE      JSON config (also YACHAY_CONFIG); every key also as YACHAY_* env
   --data-dir DIR     data folder (default ./.yachay)
-  --preset NAME      x264 preset (veryfast by default)
+  --preset NAME      x264 preset (medium by default)
   --no-verify        publish without measuring the quality floors
   --log-level LEVEL  fatal|error|warn|info|debug (default warn on the CLI)
   --quiet            no progress output

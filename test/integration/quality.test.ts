@@ -93,7 +93,19 @@ t.test('OCR reads a slide and loses it when downscaled', async (t) => {
   t.ok(ocrRatio(a, c) < 0.5, `ratio tiny/source ${ocrRatio(a, c).toFixed(2)}`);
   t.equal(ocrRatio(a, a), 1);
 
-  await t.rejects(ocrFrame(join(dir, 'light.mp4.png'), 'eng', AbortSignal.abort()), { code: 'YCH_ERR_ABORTED' });
+  const png = join(dir, 'light.mp4.png');
+  await t.rejects(ocrFrame(png, 'eng', AbortSignal.abort()), { code: 'YCH_ERR_ABORTED' });
+  const ac = new AbortController();
+  const running = ocrFrame(png, 'spa+eng', ac.signal);
+  setTimeout(() => ac.abort(), 30);
+  await t.rejects(running, { code: 'YCH_ERR_ABORTED' }, 'abort kills a running tesseract');
+  const path = process.env.PATH;
+  process.env.PATH = dir; // no tesseract here
+  try {
+    await t.rejects(ocrFrame(png, 'eng'), { code: 'YCH_ERR_OCR_MISSING' });
+  } finally {
+    process.env.PATH = path;
+  }
 });
 
 t.test('SSIM window: identical, degraded, and an HLS copy on its own timeline', async (t) => {

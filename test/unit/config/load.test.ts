@@ -7,7 +7,7 @@ import { isYachayError } from '../../../daemon/errors.js';
 t.test('defaults come from the schema and the result is frozen', async (t) => {
   const cfg = loadConfig({ env: {} });
   t.equal(cfg.dataDir, './.yachay');
-  t.equal(cfg.optimize.preset, 'veryfast');
+  t.equal(cfg.optimize.preset, 'medium');
   t.equal(cfg.optimize.floors.ocrRatio, 0.97);
   t.ok(Object.isFrozen(cfg.optimize.floors));
 });
