@@ -8,7 +8,10 @@ import { YachayError } from '../errors.js';
  */
 export interface DecodeOptions {
   sampleRate: number;
-  /** seconds from the start of the file (container start time, as ffmpeg's input -ss) */
+  /**
+   * seconds from where ffmpeg starts the file (for an audio-only decode of our outputs, the
+   * first audio sample); codec delays of a few ms remain, which alignOffset measures
+   */
   start?: number;
   /** seconds to decode; the rest of the file when omitted */
   duration?: number;
