@@ -50,8 +50,10 @@ export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; f
     const t = k / F;
     const i = shotAt(plan, t);
     const s = plan.shots[i]!.start;
+    const e = plan.shots[i + 1]?.start ?? plan.duration;
     const atStart = t >= s - EPS && t < s + 1 / F - 1e-3;
-    if (Number.isNaN(prev) || k < LEAD_FRAMES || atStart || newSlot(t, prev, r.shots[i]!.fps)) {
+    const atEnd = t >= e - 1 / F - EPS && t < e - EPS;
+    if (Number.isNaN(prev) || k < LEAD_FRAMES || atStart || atEnd || newSlot(t, prev, r.shots[i]!.fps)) {
       if (firstFrame[i] === -1) firstFrame[i] = out;
       prev = t;
       out++;
@@ -64,11 +66,17 @@ export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; f
 export function selectExpr(plan: Plan, r: RenditionPlan): string {
   const F = plan.baseFps;
   const starts = plan.shots.map((s) => `between(t,${(s.start - EPS).toFixed(4)},${(s.start + 1 / F - 1e-3).toFixed(4)})`);
+  // the last frame before each cut (and before the end): ffmpeg gives every packet 1/30 s, so
+  // without it a fragment of 1 fps slides would end up to a second early, a hole in the timeline
+  const ends = plan.shots.map((s, i) => {
+    const e = plan.shots[i + 1]?.start ?? plan.duration;
+    return `gte(t,${(e - 1 / F - EPS).toFixed(4)})*lt(t,${(e - EPS).toFixed(4)})`;
+  });
   let fps = String(r.shots[r.shots.length - 1]!.fps);
   for (let i = plan.shots.length - 2; i >= 0; i--) {
     fps = `if(lt(t,${(plan.shots[i + 1]!.start - EPS).toFixed(4)}),${r.shots[i]!.fps},${fps})`;
   }
-  return `isnan(prev_selected_t)+lt(n,${LEAD_FRAMES})+${starts.join('+')}+gt(floor(t*(${fps})+${SLOT_EPS}),floor(prev_selected_t*(${fps})+${SLOT_EPS}))`;
+  return `isnan(prev_selected_t)+lt(n,${LEAD_FRAMES})+${starts.join('+')}+${ends.join('+')}+gt(floor(t*(${fps})+${SLOT_EPS}),floor(prev_selected_t*(${fps})+${SLOT_EPS}))`;
 }
 
 /** x264 zones: the quantiser of every shot, in output frame numbers. */
@@ -110,10 +118,13 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
     const z = zones(plan, r);
     // B-frames much coarser than P (pbratio 4): in a VFR lecture they carry little the eye keeps;
     // psy-rd off: it spends bits on grain that OCR and SSIM both read as noise
+    // me=umh/subme 9/trellis/6 refs: 25% fewer bytes on motion shots for little time, since
+    // few frames are coded at all
     const x264 = ['scenecut=0', 'pbratio=4.0', 'psy=0'];
+    if (r.effort === 'max') x264.push('me=umh', 'subme=9', 'trellis=2', 'ref=6');
     if (z) x264.push(`zones=${z}`);
     args.push('-map', `[o${r.id}]`, '-an', '-fps_mode', 'vfr',
-      '-c:v', 'libx264', '-preset', opts.preset, '-qp', String(Math.min(...r.shots.map((s) => s.qp))), '-profile:v', 'high', '-level:v', '4.0',
+      '-c:v', 'libx264', '-preset', r.effort === 'max' ? opts.preset : 'veryfast', '-qp', String(Math.min(...r.shots.map((s) => s.qp))), '-profile:v', 'high', '-level:v', '4.0',
       '-g', '100000', '-keyint_min', '1', '-bf', '3', '-x264-params', x264.join(':'),
       '-force_key_frames', plan.keyframes.join(','), '-pix_fmt', 'yuv420p',
       ...hlsOut(join(outDir, r.id), plan.segmentSeconds));
@@ -122,8 +133,9 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
     const a = plan.audio;
     const offset = plan.renditions.length > 0 ? ['-output_ts_offset', (VIDEO_DELAY_FRAMES / plan.baseFps).toFixed(6)] : [];
     args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
-      '-application', a.opus.application, '-ar', '48000', ...hlsOut(join(outDir, 'a-opus'), plan.segmentSeconds));
-    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', '44100',
+      '-application', a.opus.application, '-frame_duration', String(a.opus.frameMs), '-ar', String(a.opus.sampleRate),
+      ...hlsOut(join(outDir, 'a-opus'), plan.segmentSeconds));
+    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', String(a.aac.sampleRate),
       ...hlsOut(join(outDir, 'a-aac'), plan.segmentSeconds));
   }
   return args;

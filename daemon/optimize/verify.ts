@@ -7,7 +7,7 @@ import type { ShotClass } from './shots.js';
 import { grabFrame, ocrFrame, wordCount, wordAccuracy } from '../quality/ocr.js';
 import { ssimWindow } from '../quality/ssim.js';
 import { decodePcm } from '../quality/audio.js';
-import { alignOffset, stoiOverIntervals } from '../quality/stoi.js';
+import { STOI_FS, alignOffset, stoiOverIntervals } from '../quality/stoi.js';
 
 /**
  * Measures the lowest rendition against the source with the project's own tools before
@@ -21,6 +21,8 @@ export interface Check {
   value: number;
   floor: number;
   ok: boolean;
+  /** OCR: words read on the source frame (the weight of this check); SSIM: seconds measured */
+  weight: number;
   detail?: string | undefined;
 }
 
@@ -68,72 +70,88 @@ async function pool<T, R>(items: T[], width: number, fn: (x: T) => Promise<R>): 
   return out;
 }
 
+type Span = Plan['shots'][number];
+
+/** Slide text: the middle of each slide, the end of each board (when the writing is complete). */
+async function checkText(plan: Plan, source: string, candidate: string, work: string, opts: VerifyOptions): Promise<Check[]> {
+  const textShots = plan.shots.filter((s) => (s.cls === 'slide' || s.cls === 'board') && s.end - s.start >= 1.5);
+  const results = await pool(pickSpread(textShots, opts.maxOcr ?? 8), 2, async (s: Span) => {
+    const at = s.cls === 'board' ? Math.max(s.start, s.end - 1) : (s.start + s.end) / 2;
+    const a = join(work, `src-${s.index}.png`); const b = join(work, `out-${s.index}.png`);
+    await grabFrame(source, at, a, { width: OCR_W, height: OCR_H, signal: opts.signal });
+    await grabFrame(candidate, at, b, { width: OCR_W, height: OCR_H, signal: opts.signal });
+    const [ta, tb] = await Promise.all([ocrFrame(a, opts.lang, opts.signal), ocrFrame(b, opts.lang, opts.signal)]);
+    return { s, at, words: wordCount(ta), acc: wordAccuracy(ta, tb) };
+  });
+  return results.filter((o) => o.words >= 3) // nothing legible on the source either
+    .map((o) => ({ kind: 'ocr' as const, shot: o.s.index, cls: o.s.cls, at: o.at, value: o.acc, floor: opts.floors.ocrRatio, ok: o.acc >= opts.floors.ocrRatio, weight: o.words, detail: `${o.words} words on source` }));
+}
+
+/** Pictures: faces and motion, over whole shots (up to SSIM_WINDOW s), one after the other. */
+async function checkPictures(plan: Plan, source: string, candidate: string, opts: VerifyOptions): Promise<Check[]> {
+  const r0 = plan.renditions[0]!;
+  const shots = pickSpread(plan.shots.filter((s) => (s.cls === 'talking_head' || s.cls === 'motion') && s.end - s.start >= 1), opts.maxSsim ?? 6);
+  const out: Check[] = [];
+  for (const s of shots) {
+    // skip the first frames: the cut itself is coded at the previous shot's settings
+    const dur = Math.min(SSIM_WINDOW, s.end - s.start - 0.4);
+    const at = s.start + 0.2 + (s.end - s.start - 0.4 - dur) / 2;
+    const m = await ssimWindow(source, candidate, { start: at, duration: dur, width: r0.width, height: r0.height, fps: plan.baseFps, signal: opts.signal });
+    const floor = s.cls === 'motion' ? opts.floors.ssimMotion : opts.floors.ssimTalkingHead;
+    out.push({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: m.all, floor, ok: m.all >= floor, weight: dur, detail: `${dur.toFixed(1)} s` });
+  }
+  return out;
+}
+
+/** Speech: the Opus track (the lowest rendition's audio) over the speech the analysis found. */
+async function checkSpeech(source: string, pkgDir: string, opts: VerifyOptions): Promise<Check> {
+  const [src, out] = await Promise.all([
+    decodePcm(source, { sampleRate: STOI_FS, signal: opts.signal }),
+    decodePcm(join(pkgDir, 'a-opus', 'index.m3u8'), { sampleRate: STOI_FS, signal: opts.signal }),
+  ]);
+  const lag = alignOffset(src, out, STOI_FS, 0.5);
+  const aligned = lag >= 0 ? out.subarray(lag) : concatSilence(-lag, out);
+  const value = stoiOverIntervals(src, aligned, STOI_FS, opts.speech);
+  return { kind: 'stoi', at: 0, value, floor: opts.floors.stoi, ok: value >= opts.floors.stoi, weight: 1, detail: `lag ${lag} samples at ${STOI_FS} Hz` };
+}
+
 export async function verify(plan: Plan, source: string, pkgDir: string, opts: VerifyOptions): Promise<VerifyReport> {
   const r0 = plan.renditions[0];
   const report: VerifyReport = { rendition: r0?.id ?? 'audio', checks: [], ssim: {}, failedClasses: [], audioFailed: false, skipped: [] };
   const work = await mkdtemp(join(tmpdir(), 'yachay-verify-'));
   try {
-    if (r0) {
-      const candidate = join(pkgDir, r0.id, 'index.m3u8');
-      // text: middle of each slide, end of each board (when the writing is complete)
-      const textShots = plan.shots.filter((s) => (s.cls === 'slide' || s.cls === 'board') && s.end - s.start >= 1.5);
-      const ocrShots = pickSpread(textShots, opts.maxOcr ?? 8);
-      const ocr = await pool(ocrShots, 2, async (s) => {
-        const at = s.cls === 'board' ? Math.max(s.start, s.end - 1) : (s.start + s.end) / 2;
-        const a = join(work, `src-${s.index}.png`); const b = join(work, `out-${s.index}.png`);
-        await grabFrame(source, at, a, { width: OCR_W, height: OCR_H, signal: opts.signal });
-        await grabFrame(candidate, at, b, { width: OCR_W, height: OCR_H, signal: opts.signal });
-        const [ta, tb] = await Promise.all([ocrFrame(a, opts.lang, opts.signal), ocrFrame(b, opts.lang, opts.signal)]);
-        return { s, at, words: wordCount(ta), acc: wordAccuracy(ta, tb) };
-      });
-      let words = 0; let kept = 0;
-      for (const o of ocr) {
-        if (o.words < 3) continue; // nothing legible on the source either
-        words += o.words; kept += o.acc * o.words;
-        report.checks.push({ kind: 'ocr', shot: o.s.index, cls: o.s.cls, at: o.at, value: o.acc, floor: opts.floors.ocrRatio, ok: o.acc >= opts.floors.ocrRatio, detail: `${o.words} words on source` });
+    const candidate = r0 ? join(pkgDir, r0.id, 'index.m3u8') : '';
+    const speech = plan.audio && opts.speech.length > 0;
+    // tesseract runs beside the SSIM and speech measures: three processes on two cores
+    const [text, pictures, stoiCheck] = await Promise.all([
+      r0 ? checkText(plan, source, candidate, work, opts) : Promise.resolve([]),
+      r0 ? checkPictures(plan, source, candidate, opts) : Promise.resolve([]),
+      speech ? checkSpeech(source, pkgDir, opts) : Promise.resolve(undefined),
+    ]);
+    report.checks.push(...text, ...pictures);
+    const words = text.reduce((n, c) => n + c.weight, 0);
+    if (words > 0) {
+      report.ocrRatio = text.reduce((n, c) => n + c.value * c.weight, 0) / words;
+      if (report.ocrRatio < opts.floors.ocrRatio) {
+        for (const c of text) if (!c.ok && c.cls && !report.failedClasses.includes(c.cls)) report.failedClasses.push(c.cls);
       }
-      if (words > 0) {
-        report.ocrRatio = kept / words;
-        if (report.ocrRatio < opts.floors.ocrRatio) {
-          for (const c of report.checks) if (c.kind === 'ocr' && !c.ok && c.cls && !report.failedClasses.includes(c.cls)) report.failedClasses.push(c.cls);
-        }
-      } else if (textShots.length) {
-        report.skipped.push('ocr: no legible text found on the source frames');
-      }
-
-      // pictures: a window in the middle of each face / motion shot
-      const picShots = pickSpread(plan.shots.filter((s) => (s.cls === 'talking_head' || s.cls === 'motion') && s.end - s.start >= 1), opts.maxSsim ?? 6);
-      const sums: Partial<Record<ShotClass, { v: number; n: number }>> = {};
-      for (const s of picShots) {
-        // skip the first frames: the cut itself is coded at the previous shot's settings
-        const dur = Math.min(SSIM_WINDOW, s.end - s.start - 0.4);
-        const at = s.start + 0.2 + (s.end - s.start - 0.4 - dur) / 2;
-        const m = await ssimWindow(source, candidate, { start: at, duration: dur, width: r0.width, height: r0.height, fps: plan.baseFps, signal: opts.signal });
-        const floor = s.cls === 'motion' ? opts.floors.ssimMotion : opts.floors.ssimTalkingHead;
-        report.checks.push({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: m.all, floor, ok: m.all >= floor });
-        const acc = (sums[s.cls] ??= { v: 0, n: 0 });
-        acc.v += m.all * dur; acc.n += dur;
-      }
-      for (const [cls, acc] of Object.entries(sums) as Array<[ShotClass, { v: number; n: number }]>) {
-        report.ssim[cls] = acc.v / acc.n;
-        const floor = cls === 'motion' ? opts.floors.ssimMotion : opts.floors.ssimTalkingHead;
-        if (report.ssim[cls]! < floor && !report.failedClasses.includes(cls)) report.failedClasses.push(cls);
-      }
+    } else if (plan.shots.some((s) => s.cls === 'slide' || s.cls === 'board')) {
+      report.skipped.push('ocr: no legible text found on the source frames');
     }
-
-    // speech: the Opus track (the lowest rendition's audio) over the speech the analysis found
-    if (plan.audio && opts.speech.length) {
-      const rate = 16000;
-      const [src, out] = await Promise.all([
-        decodePcm(source, { sampleRate: rate, signal: opts.signal }),
-        decodePcm(join(pkgDir, 'a-opus', 'index.m3u8'), { sampleRate: rate, signal: opts.signal }),
-      ]);
-      const lag = alignOffset(src, out, rate, 0.5);
-      const aligned = lag >= 0 ? out.subarray(lag) : concatSilence(-lag, out);
-      const value = stoiOverIntervals(src, aligned, rate, opts.speech);
-      report.stoi = value;
-      report.audioFailed = value < opts.floors.stoi;
-      report.checks.push({ kind: 'stoi', at: 0, value, floor: opts.floors.stoi, ok: !report.audioFailed, detail: `lag ${lag} samples` });
+    const sums: Partial<Record<ShotClass, { v: number; n: number }>> = {};
+    for (const c of pictures) {
+      const acc = (sums[c.cls!] ??= { v: 0, n: 0 });
+      acc.v += c.value * c.weight; acc.n += c.weight;
+    }
+    for (const [cls, acc] of Object.entries(sums) as Array<[ShotClass, { v: number; n: number }]>) {
+      report.ssim[cls] = acc.v / acc.n;
+      const floor = cls === 'motion' ? opts.floors.ssimMotion : opts.floors.ssimTalkingHead;
+      if (report.ssim[cls]! < floor && !report.failedClasses.includes(cls)) report.failedClasses.push(cls);
+    }
+    if (stoiCheck) {
+      report.checks.push(stoiCheck);
+      report.stoi = stoiCheck.value;
+      report.audioFailed = !stoiCheck.ok;
     } else if (plan.audio) {
       report.skipped.push('stoi: no speech found');
     }

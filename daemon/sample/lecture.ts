@@ -91,13 +91,13 @@ async function videoGraph(kind: SegmentKind, dur: number, dir: string, idx: numb
     case 'talking_head': {
       const name = await put('n', c.presenter);
       const head = await put('head', '\u25cf');
-      return `gradients=s=${W}x${H}:r=${FPS}:d=${dur}:nb_colors=2:c0=0x6a5a4a:c1=0x3e4450:speed=0.06,gblur=sigma=6,` +
-        `drawtext=${font()}:textfile=${head}:fontsize=420:fontcolor=0xd9a27a:x='460+90*sin(t*1.7)':y='110+25*sin(t*2.9)',` +
+      return `gradients=s=${W}x${H}:r=${FPS}:d=${dur}:nb_colors=2:c0=0x6a5a4a:c1=0x3e4450:speed=0.015,gblur=sigma=6,` +
+        `drawtext=${font()}:textfile=${head}:fontsize=420:fontcolor=0xd9a27a:x='460+40*sin(t*0.9)':y='110+10*sin(t*1.7)',` +
         `drawbox=x=0:y=${H - 120}:w=${W}:h=80:color=0x000000@0.6:t=fill,` +
-        `${textLayer(name, 34, 40, H - 100, 'white')},noise=alls=9:allf=t,format=yuv420p`;
+        `${textLayer(name, 34, 40, H - 100, 'white')},noise=alls=6:allf=t,format=yuv420p`;
     }
     case 'motion':
-      return `mandelbrot=s=${W}x${H}:r=${FPS}:end_pts=${Math.max(20, dur * 6)},trim=duration=${dur},format=yuv420p`;
+      return `mandelbrot=s=${W}x${H}:r=${FPS},trim=duration=${dur},format=yuv420p`;
   }
 }
 

@@ -55,7 +55,12 @@ t.test('more bits only for the classes that missed', async (t) => {
   const plan = makePlan(info, [shot(0, 0, 10, 'slide'), shot(1, 10, 30, 'motion')], { segmentSeconds: 6 });
   const more = withMoreBits(plan, 'v0', ['motion']);
   t.equal(more.renditions[0]!.shots[0]!.qp, plan.renditions[0]!.shots[0]!.qp);
-  t.equal(more.renditions[0]!.shots[1]!.qp, plan.renditions[0]!.shots[1]!.qp - 3);
+  // motion first gets more frames (judder), and a slightly finer quantiser
+  t.equal(more.renditions[0]!.shots[1]!.fps, 10);
+  t.equal(more.renditions[0]!.shots[1]!.qp, plan.renditions[0]!.shots[1]!.qp - 1);
+  const text = withMoreBits(plan, 'v0', ['slide']);
+  t.equal(text.renditions[0]!.shots[0]!.qp, plan.renditions[0]!.shots[0]!.qp - 3);
+  t.equal(text.renditions[0]!.shots[0]!.fps, plan.renditions[0]!.shots[0]!.fps);
   t.same(more.renditions[1], plan.renditions[1]);
 });
 
@@ -64,16 +69,22 @@ t.test('frame selection: shot starts always kept, rate follows the shot', async 
   const low = plan.renditions[0]!;
   const sim = simulateSelect(plan, low);
   const fpsSlide = low.shots[0]!.fps; const fpsHead = low.shots[1]!.fps;
-  // the first 3 source frames are always kept (B-frame delay stays 2/30 s)
-  const lead = 2;
+  // the first 3 source frames are always kept (B-frame delay stays 2/30 s), and the last
+  // frame before every cut so fragments end where the next one starts
+  const shot0 = 10 * fpsSlide + 2 + 1; const shot1 = 10 * fpsHead + 1; const shot2 = 10 * fpsSlide + 1;
   t.equal(sim.firstFrame[0], 0);
-  t.equal(sim.firstFrame[1], 10 * fpsSlide + lead);
-  t.equal(sim.firstFrame[2], 10 * fpsSlide + lead + 10 * fpsHead);
-  t.equal(sim.total, 20 * fpsSlide + lead + 10 * fpsHead);
+  t.equal(sim.firstFrame[1], shot0);
+  t.equal(sim.firstFrame[2], shot0 + shot1);
+  t.equal(sim.total, shot0 + shot1 + shot2);
   t.match(selectExpr(plan, low), /^isnan\(prev_selected_t\)\+lt\(n,3\)\+between/);
   // every shot gets its quantiser over exactly its own output frames
-  const a = 10 * fpsSlide + lead; const b = a + 10 * fpsHead;
+  const a = shot0; const b = shot0 + shot1;
   t.equal(zones(plan, low), `0,${a - 1},q=31/${a},${b - 1},q=37/${b},${sim.total - 1},q=31`);
+});
+
+t.test('frame rates step up through even divisors of the source rate', async (t) => {
+  const { nextRate } = await import('../../../daemon/optimize/plan.js');
+  t.same([nextRate(6, 30), nextRate(10, 30), nextRate(15, 30), nextRate(30, 30), nextRate(12, 25)], [10, 15, 30, 30, 25]);
 });
 
 t.test('the last segment of a variable-frame-rate playlist lasts until the end of the lesson', async (t) => {
