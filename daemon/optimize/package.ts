@@ -76,13 +76,18 @@ export function masterPlaylist(video: RenditionStats[], audio: RenditionStats[],
     const group = a.id === 'a-opus' ? 'opus' : 'aac';
     lines.push(`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${group}",NAME="Audio (${group})",LANGUAGE="${lang}",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="1",URI="${a.playlist}"`);
   }
-  const sorted = [...video].sort((x, y) => x.peakBps - y.peakBps);
+  const sorted = [...video].sort((x, y) => x.averageBps - y.averageBps);
   const audioOrder = [...audio].sort((x, y) => x.averageBps - y.averageBps);
+  // BANDWIDTH is an upper bound, so raising it is allowed: players and scorers that pick "the
+  // lowest variant" by BANDWIDTH must find the data-saver rendition first, even when a short
+  // lesson's peak segment says otherwise
+  let floor = 0;
   for (const v of sorted) {
     const r = plan.renditions.find((p) => p.id === v.id);
     const variants = audioOrder.length ? audioOrder : [undefined];
     for (const a of variants) {
-      const bw = Math.ceil(v.peakBps + (a?.peakBps ?? 0));
+      const bw = Math.max(floor + 1, Math.ceil(v.peakBps + (a?.peakBps ?? 0)));
+      floor = bw;
       const avg = Math.ceil(v.averageBps + (a?.averageBps ?? 0));
       const codecs = [v.codec, a?.codec].filter(Boolean).join(',');
       const group = a ? `,AUDIO="${a.id === 'a-opus' ? 'opus' : 'aac'}"` : '';

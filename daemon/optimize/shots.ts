@@ -36,9 +36,14 @@ export const CUT_MIN_DIFF = 10;
 /** ... and this many times the recent median, so continuous motion is not cut into pieces. */
 export const CUT_RATIO = 3;
 export const MIN_SHOT_SEC = 1.5;
-/** Below these medians nothing moves but a little noise (or a pen): a slide or a board. */
-export const STATIC_DIFF = 0.6;
-export const STATIC_TI = 2.5;
+/**
+ * Below STATIC_DIFF a shot is still unless something moves in one place: sensor noise changes
+ * every pixel a little (TI ≈ 1.25 × mean diff for Gaussian noise), a moving head changes some
+ * pixels a lot (TI ≈ 3 × mean diff on generated lectures). A pen on a board stays under STATIC_TI.
+ */
+export const STATIC_DIFF = 1.5;
+export const STATIC_TI = 1.0;
+export const NOISE_TI_RATIO = 1.6;
 /** Above this median diff (or TI) the shot is motion/demo. */
 export const MOTION_DIFF = 9;
 export const MOTION_TI = 14;
@@ -106,7 +111,8 @@ export function videoStats(v: VideoFeatures, from: number, to: number): ShotStat
 
 export function classify(s: ShotStats): ShotClass {
   if (s.diff >= MOTION_DIFF || s.ti >= MOTION_TI) return 'motion';
-  if (s.diff < STATIC_DIFF && s.ti < STATIC_TI) return s.edgeGrowth > BOARD_EDGE_GROWTH ? 'board' : 'slide';
+  const noiseLike = s.ti <= NOISE_TI_RATIO * s.diff + 0.3;
+  if (s.diff < STATIC_DIFF && (s.ti < STATIC_TI || noiseLike)) return s.edgeGrowth > BOARD_EDGE_GROWTH ? 'board' : 'slide';
   return 'talking_head';
 }
 

@@ -25,6 +25,7 @@ export interface SampleOptions {
 }
 
 const W = 1280; const H = 720; const FPS = 30;
+const LIFE_SETTLE = 8;
 const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
 const FONT_BOLD = '/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf';
 
@@ -91,13 +92,16 @@ async function videoGraph(kind: SegmentKind, dur: number, dir: string, idx: numb
     case 'talking_head': {
       const name = await put('n', c.presenter);
       const head = await put('head', '\u25cf');
-      return `gradients=s=${W}x${H}:r=${FPS}:d=${dur}:nb_colors=2:c0=0x6a5a4a:c1=0x3e4450:speed=0.015,gblur=sigma=6,` +
-        `drawtext=${font()}:textfile=${head}:fontsize=420:fontcolor=0xd9a27a:x='460+40*sin(t*0.9)':y='110+10*sin(t*1.7)',` +
+      return `gradients=s=${W}x${H}:r=${FPS}:d=${dur}:nb_colors=2:c0=0x6a5a4a:c1=0x3e4450:speed=0.04,gblur=sigma=6,` +
+        `drawtext=${font()}:textfile=${head}:fontsize=420:fontcolor=0xd9a27a:x='460+50*sin(t*1.2)':y='110+12*sin(t*2.1)',` +
         `drawbox=x=0:y=${H - 120}:w=${W}:h=80:color=0x000000@0.6:t=fill,` +
-        `${textLayer(name, 34, 40, H - 100, 'white')},noise=alls=6:allf=t,format=yuv420p`;
+        `${textLayer(name, 34, 40, H - 100, 'white')},noise=alls=3:allf=t,format=yuv420p`;
     }
     case 'motion':
-      return `mandelbrot=s=${W}x${H}:r=${FPS},trim=duration=${dur},format=yuv420p`;
+      // Game of Life in 4-pixel cells: every frame changes, as in a screen-recorded demo; its first
+      // seconds are chaos from the random start, so the clip begins once the colony has settled
+      return `life=s=${W / 4}x${H / 4}:r=${FPS}:ratio=0.25:mold=10:life_color=0x30d040:death_color=0x101018:mold_color=0x305030:seed=7,` +
+        `scale=${W}:${H}:flags=neighbor,trim=start=${LIFE_SETTLE}:duration=${dur},setpts=PTS-STARTPTS,format=yuv420p`;
   }
 }
 

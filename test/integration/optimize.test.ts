@@ -48,9 +48,9 @@ t.test('optimize a short lecture: HLS package, floors met, budget kept', async (
   t.ok(report.verify.stoi >= 0.96, `speech intelligible: ${report.verify.stoi}`);
   t.ok((report.verify.ssim.talking_head ?? 1) >= 0.95, `talking head SSIM ${report.verify.ssim.talking_head}`);
   t.ok((report.verify.ssim.motion ?? 1) >= 0.75, `motion SSIM ${report.verify.ssim.motion}`);
-  // the budget is set for real lectures (≥ 0.55 MB/min on 3-minute ones, see bench:optimize);
-  // a 20 s clip pays its keyframes over fewer seconds, so allow twice that here
-  t.ok(summary.lowest_mb_per_min <= 1.1, `lowest rendition ${summary.lowest_mb_per_min} MB/min`);
+  // the budget (≤ 0.55 MB/min) is for real lectures and measured by bench:optimize; this 20 s
+  // clip is 10% motion (a lecture ~5%) and pays each keyframe over fewer seconds: 0.77 measured
+  t.ok(summary.lowest_mb_per_min <= 1.0, `lowest rendition ${summary.lowest_mb_per_min} MB/min`);
   t.same(readdirSync(dir).filter((n) => n.includes('.tmp-')), [], 'no temp folder left');
 });
 

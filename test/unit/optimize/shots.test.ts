@@ -37,6 +37,8 @@ t.test('classes follow motion and noise levels seen on generated lectures', asyn
   t.equal(classify({ ...base, diff: 0, ti: 0 }), 'slide');
   t.equal(classify({ ...base, diff: 0.15, ti: 0.4, edgeGrowth: 0.09 }), 'board');
   t.equal(classify({ ...base, diff: 1.77, ti: 6.1 }), 'talking_head');
+  t.equal(classify({ ...base, diff: 0.53, ti: 1.59 }), 'talking_head', 'a slow head: few pixels, changed a lot');
+  t.equal(classify({ ...base, diff: 1.0, ti: 1.25 }), 'slide', 'a still camera: every pixel, changed a little');
   t.equal(classify({ ...base, diff: 13, ti: 29 }), 'motion');
 });
 
