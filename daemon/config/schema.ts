@@ -17,6 +17,39 @@ export const configSchema = {
         level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
       },
     },
+    http: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        host: { type: 'string', default: '0.0.0.0', description: 'address the LAN server listens on' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        maxUploadMB: { type: 'integer', minimum: 1, maximum: 16384, default: 2048, description: 'largest recording a teacher may upload' },
+        loginAttemptsPerMinute: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
+        studentsNeedLogin: { type: 'boolean', default: false, description: 'students browse without accounts on the school LAN' },
+      },
+    },
+    mqtt: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        host: { type: 'string', default: '0.0.0.0' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 1883 },
+        wsPort: { type: 'integer', minimum: 0, maximum: 65535, default: 8083, description: 'MQTT over WebSocket, for web pages' },
+      },
+    },
+    jobs: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        workers: { type: 'integer', minimum: 1, maximum: 8, default: 1, description: 'parallel transcodes (1 on a Pi)' },
+        leaseSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 60, description: 'a job not heartbeated for this long goes back to the queue' },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 20, default: 3 },
+        backoffSeconds: { type: 'number', minimum: 0, maximum: 86400, default: 30, description: 'first retry delay, doubled each attempt' },
+      },
+    },
+    shutdown: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        serviceMs: { type: 'integer', minimum: 100, maximum: 120000, default: 10000, description: 'deadline for each service to stop' },
+      },
+    },
     optimize: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
@@ -62,9 +95,25 @@ export interface OptimizeConfig {
   floors: Floors;
 }
 
+export interface HttpConfig {
+  host: string;
+  port: number;
+  maxUploadMB: number;
+  loginAttemptsPerMinute: number;
+  studentsNeedLogin: boolean;
+}
+
+export interface MqttConfig { host: string; port: number; wsPort: number }
+
+export interface JobsConfig { workers: number; leaseSeconds: number; maxAttempts: number; backoffSeconds: number }
+
 export interface Config {
   school: string;
   dataDir: string;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  http: HttpConfig;
+  mqtt: MqttConfig;
+  jobs: JobsConfig;
+  shutdown: { serviceMs: number };
   optimize: OptimizeConfig;
 }

@@ -1,0 +1,81 @@
+import type { Database as Db } from 'better-sqlite3';
+
+/**
+ * Ordered schema changes; PRAGMA user_version records how many ran. Append only: a shipped
+ * migration is never edited, because boxes in the field already ran it.
+ */
+const MIGRATIONS: string[] = [
+  // 1: lessons, the durable job queue, users, byte accounting
+  `
+  CREATE TABLE lessons (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'processing', 'ready', 'failed')),
+    source TEXT,
+    error TEXT,
+    duration_s REAL,
+    -- folder of the published package, relative to the content store
+    path TEXT,
+    renditions_json TEXT,
+    report_json TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'leased', 'done', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_after INTEGER NOT NULL,
+    lease_until INTEGER,
+    leased_by TEXT,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX jobs_ready ON jobs (state, run_after);
+  CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'teacher', 'device')),
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE byte_counts (
+    lesson_id TEXT NOT NULL,
+    rendition TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (lesson_id, rendition)
+  );
+  `,
+  // 2: every encode the optimizer ran, with its features and measured quality (the rate
+  // model's training data, issue 4)
+  `
+  CREATE TABLE encodes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    lesson_id TEXT,
+    shot_class TEXT NOT NULL,
+    features_json TEXT NOT NULL,
+    settings_json TEXT NOT NULL,
+    quality_json TEXT NOT NULL,
+    bytes INTEGER,
+    created_at INTEGER NOT NULL
+  );
+  `,
+];
+
+export function migrate(db: Db): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this program (${MIGRATIONS.length}): update Yachay`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return MIGRATIONS.length;
+}

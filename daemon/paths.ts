@@ -1,0 +1,30 @@
+import { join, resolve } from 'node:path';
+
+/**
+ * Where things live under the data dir. One place, so the HTTP server, the worker and the sync
+ * agree on the content store.
+ */
+export interface DataPaths {
+  root: string;
+  db: string;
+  /** published packages, one folder per lesson: store/<lessonId>/master.m3u8 */
+  store: string;
+  /** recordings as uploaded or synced, before optimizing */
+  sources: string;
+  /** uploads in progress (resumable) */
+  uploads: string;
+  /** the broker's persistence (LevelDB) */
+  broker: string;
+}
+
+export function dataPaths(dataDir: string): DataPaths {
+  const root = resolve(dataDir);
+  return {
+    root,
+    db: join(root, 'yachay.db'),
+    store: join(root, 'store'),
+    sources: join(root, 'sources'),
+    uploads: join(root, 'uploads'),
+    broker: join(root, 'broker'),
+  };
+}
