@@ -19,7 +19,7 @@ t.test('optimize a short lecture: HLS package, floors met, budget kept', async (
   t.match(r.stderr, /\{"progress":1,"stage":"publish"\}/);
 
   const master = readFileSync(join(out, 'master.m3u8'), 'utf8');
-  const bw = [...master.matchAll(/BANDWIDTH=(\d+),/g)].map((m) => Number(m[1]));
+  const bw = [...master.matchAll(/STREAM-INF:BANDWIDTH=(\d+),/g)].map((m) => Number(m[1]));
   t.ok(bw.length >= 4, 'two video renditions, each with Opus and AAC');
   t.same(bw, [...bw].sort((a, b) => a - b), 'variants lowest first');
   t.match(master, /TYPE=AUDIO,GROUP-ID="opus"/);

@@ -1,0 +1,326 @@
+import { Aedes } from 'aedes';
+import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
+import levelPersistence from 'aedes-persistence-level';
+import { Level } from 'level';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { MqttConfig } from '../config/schema.js';
+import { YachayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Service } from '../service.js';
+import { canPublish, canSubscribe, validTopic } from './acl.js';
+import type { Principal, Role } from './acl.js';
+
+/** What the broker needs from the users table (daemon/users/users.ts `Users` fits). */
+export interface UserVerifier {
+  verify(username: string, password: string): Promise<{ username: string; role: Role } | undefined>;
+}
+
+export interface BrokerDeps {
+  cfg: MqttConfig;
+  /** school id, the second level of every topic */
+  school: string;
+  users: UserVerifier;
+  /** LevelDB folder for sessions, QoS 1/2 queues and retained messages (dataPaths().broker) */
+  dir: string;
+  log: Logger;
+  /** how long a student token lets a page connect; default 12 h (one school day) */
+  studentTokenTtlMs?: number;
+}
+
+export interface InternalPublishOptions { retain?: boolean; qos?: 0 | 1 | 2 }
+
+/** The username a student's web page connects with; its password is a token from issueStudentToken(). */
+export const STUDENT_USERNAME = 'student';
+
+/** CONNACK return codes used here (MQTT 3.1.1 table 3.1). Aedes 1.x speaks 3.1/3.1.1 only. */
+const RC_IDENTIFIER_REJECTED = 2;
+const RC_SERVER_UNAVAILABLE = 3;
+const RC_BAD_CREDENTIALS = 4;
+const RC_NOT_AUTHORIZED = 5;
+
+/** Tokens kept at most; the oldest go first, so a page-reload storm cannot grow memory. */
+const MAX_STUDENT_TOKENS = 10_000;
+
+function authError(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/** Identity that owns a client id: a reconnect by the same identity may take its session over. */
+function identity(p: Principal): string {
+  return p.kind === 'student' ? `student:${p.token}` : `user:${p.username}`;
+}
+
+/**
+ * The school's embedded MQTT broker: Aedes with LevelDB persistence, a TCP listener for
+ * devices, teachers' tools and the bridge, and a WebSocket listener for web pages. Every
+ * client authenticates (users table, or a student token); acl.ts decides every publish and
+ * subscribe. The box's own messages go through publish(), which skips the ACL.
+ */
+export class BrokerService implements Service {
+  readonly name = 'broker';
+  private broker: Aedes | undefined;
+  private db: Level<string, string> | undefined;
+  private tcp: NetServer | undefined;
+  private http: HttpServer | undefined;
+  private wss: WebSocketServer | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly principals = new WeakMap<Client, Principal>();
+  /** client id → identity of the connected client holding it */
+  private readonly owners = new Map<string, { client: Client; who: string }>();
+  /** student token → expiry (ms since epoch) */
+  private readonly tokens = new Map<string, number>();
+  private readonly log: Logger;
+  private readonly tokenTtlMs: number;
+
+  constructor(private readonly deps: BrokerDeps) {
+    this.log = deps.log.child({ svc: 'broker' });
+    this.tokenTtlMs = deps.studentTokenTtlMs ?? 12 * 3600_000;
+  }
+
+  /** Actual ports after start() (useful when the config asked for 0, an ephemeral port). */
+  get ports(): { tcp: number; ws: number } {
+    const tcp = this.tcp?.address() as AddressInfo | null | undefined;
+    const ws = this.http?.address() as AddressInfo | null | undefined;
+    if (!tcp || !ws) throw new Error('broker ports read before start() or after stop()');
+    return { tcp: tcp.port, ws: ws.port };
+  }
+
+  get healthTopic(): string {
+    return `yachay/${this.deps.school}/health`;
+  }
+
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.broker) return;
+    this.stopping = undefined;
+    try {
+      await this.open(signal);
+    } catch (err) {
+      await this.stop(); // releases whatever opened: ports, the LevelDB lock
+      throw err;
+    }
+  }
+
+  private async open(signal?: AbortSignal): Promise<void> {
+    const { cfg, dir } = this.deps;
+    mkdirSync(dir, { recursive: true });
+    this.db = new Level<string, string>(dir);
+    try {
+      await this.db.open();
+    } catch (err) {
+      // usually LOCK held: another yachay runs on the same data dir
+      throw new YachayError('YCH_ERR_IO', `cannot open broker store ${dir}: ${(err as Error).message}` +
+        ' (is another yachay running on this data dir?)', { cause: err });
+    }
+    signal?.throwIfAborted();
+
+    this.broker = await Aedes.createBroker({
+      persistence: levelPersistence(this.db),
+      authenticate: (client, username, password, done) => {
+        this.authenticate(client, username, password).then(
+          (p) => {
+            this.principals.set(client, p);
+            done(null, true);
+          },
+          (err: AuthenticateError) => done(err, false),
+        );
+      },
+      authorizePublish: (client, packet, done) => {
+        const p = client ? this.principals.get(client) : undefined;
+        // client is null for a will left by a session from before a restart: we no longer
+        // know who wrote it, so it is not published.
+        if (p && canPublish(p, packet.topic, this.deps.school)) return done(null);
+        // MQTT 3.1.1 has no way to tell a publisher "no" [MQTT-3.3.5-2]: the server either
+        // acks and drops, or closes the connection. Aedes closes it, and the message is gone.
+        this.log.warn({ client: client?.id, who: p && identity(p), topic: packet.topic }, 'publish refused');
+        done(new Error(`not authorized to publish to ${packet.topic}`));
+      },
+      authorizeSubscribe: (client, sub: Subscription, done) => {
+        const p = this.principals.get(client);
+        if (p && canSubscribe(p, sub.topic, this.deps.school)) return done(null, sub);
+        this.log.info({ client: client.id, who: p && identity(p), filter: sub.topic }, 'subscribe refused');
+        // null → SUBACK return code 0x80 (failure) for this filter [MQTT-3.9.3]; others stand
+        done(null, null);
+      },
+    });
+    this.broker.on('clientReady', (client) => {
+      const p = this.principals.get(client);
+      if (p) this.owners.set(client.id, { client, who: identity(p) });
+    });
+    this.broker.on('clientDisconnect', (client) => {
+      if (this.owners.get(client.id)?.client === client) this.owners.delete(client.id);
+    });
+    this.broker.on('clientError', (client, err) => {
+      this.log.debug({ client: client.id, err: err.message }, 'client error');
+    });
+    this.broker.on('connectionError', (client, err) => {
+      this.log.debug({ client: client.id, err: err.message }, 'connection error');
+    });
+
+    const broker = this.broker;
+    this.tcp = createNetServer((socket) => broker.handle(socket));
+    await listen(this.tcp, cfg.port, cfg.host, 'mqtt.port');
+
+    // MQTT over WebSocket for the web page [MQTT-6.0.0]: binary frames, one stream per socket.
+    this.http = createHttpServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('MQTT over WebSocket only\n');
+    });
+    this.wss = new WebSocketServer({ server: this.http });
+    this.wss.on('connection', (ws, req) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
+      broker.handle(stream, req);
+    });
+    await listen(this.http, cfg.wsPort, cfg.host, 'mqtt.wsPort');
+
+    await this.publish(this.healthTopic, JSON.stringify({ status: 'up', at: new Date().toISOString() }),
+      { retain: true, qos: 1 });
+    this.log.info({ ...this.ports, host: cfg.host, dir }, 'broker listening');
+  }
+
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Principal> {
+    // No anonymous clients: without credentials the client is "not authorized" (5), as
+    // Mosquitto answers with allow_anonymous false.
+    if (username === undefined || username === '' || password === undefined) {
+      throw authError(RC_NOT_AUTHORIZED, 'username and password required');
+    }
+    let p: Principal;
+    if (username === STUDENT_USERNAME) {
+      const token = password.toString('utf8');
+      const expires = this.tokens.get(token);
+      if (expires === undefined || expires < Date.now()) {
+        this.tokens.delete(token);
+        throw authError(RC_BAD_CREDENTIALS, 'unknown or expired student token');
+      }
+      // A persistent session would outlive the token and could pick up a stored session
+      // under someone else's client id [MQTT-3.1.2-4]; a page reconnects with a clean one.
+      if (!client.clean) throw authError(RC_NOT_AUTHORIZED, 'students connect with a clean session');
+      p = { kind: 'student', token };
+    } else {
+      let user;
+      try {
+        user = await this.deps.users.verify(username, password.toString('utf8'));
+      } catch (err) {
+        this.log.error({ err }, 'user lookup failed');
+        throw authError(RC_SERVER_UNAVAILABLE, 'user lookup failed');
+      }
+      if (!user) {
+        this.log.info({ username, client: client.id }, 'bad credentials');
+        throw authError(RC_BAD_CREDENTIALS, 'bad user name or password');
+      }
+      p = { kind: 'user', username: user.username, role: user.role };
+    }
+    // Session takeover [MQTT-3.1.4-2] is for the same client coming back; a different
+    // identity reusing a connected client id would kick it off and read its session.
+    const owner = this.owners.get(client.id);
+    if (owner && owner.who !== identity(p) && !owner.client.closed) {
+      throw authError(RC_IDENTIFIER_REJECTED, `client id ${client.id} is in use by another user`);
+    }
+    return p;
+  }
+
+  /**
+   * A token for one student page: the page connects with username `student` and the token as
+   * password, and may then only read (acl.ts). Kept in memory: a restart ends them all.
+   */
+  issueStudentToken(): string {
+    const now = Date.now();
+    for (const [t, exp] of this.tokens) if (exp < now) this.tokens.delete(t);
+    while (this.tokens.size >= MAX_STUDENT_TOKENS) {
+      const oldest = this.tokens.keys().next().value;
+      if (oldest === undefined) break;
+      this.tokens.delete(oldest);
+    }
+    const token = randomBytes(24).toString('base64url');
+    this.tokens.set(token, now + this.tokenTtlMs);
+    return token;
+  }
+
+  /** Ends a token early (e.g. the page logged out). Connected clients keep their connection. */
+  revokeStudentToken(token: string): void {
+    this.tokens.delete(token);
+  }
+
+  /**
+   * The box's own messages (health, job progress, class pushes from the HTTP API). Trusted
+   * code: no ACL. Resolves once the message is stored (if retained) and handed to subscribers.
+   */
+  async publish(topic: string, payload: string | Buffer, opts: InternalPublishOptions = {}): Promise<void> {
+    const broker = this.broker;
+    if (!broker || broker.closed) throw new Error(`broker not running: cannot publish to ${topic}`);
+    if (!validTopic(topic)) throw new Error(`invalid topic name ${JSON.stringify(topic)}`);
+    const packet: PublishPacket = {
+      cmd: 'publish',
+      topic,
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos: opts.qos ?? 0,
+      retain: opts.retain ?? false,
+      dup: false,
+    };
+    await new Promise<void>((resolve, reject) => broker.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.close();
+    return this.stopping;
+  }
+
+  private async close(): Promise<void> {
+    const { broker, tcp, http, wss, db } = this;
+    // last word first, while the broker still stores retained messages
+    if (broker && !broker.closed && tcp?.listening) {
+      try {
+        await this.publish(this.healthTopic, JSON.stringify({ status: 'down', at: new Date().toISOString() }),
+          { retain: true, qos: 1 });
+      } catch (err) {
+        this.log.warn({ err }, 'could not publish health down');
+      }
+    }
+    // stop accepting; open connections end with broker.close() below
+    const closedTcp = tcp?.listening ? new Promise<void>((r) => tcp.close(() => r())) : undefined;
+    const closedHttp = http?.listening ? new Promise<void>((r) => http.close(() => r())) : undefined;
+    if (broker) await new Promise<void>((r) => broker.close(() => r()));
+    if (wss) {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    }
+    http?.closeAllConnections();
+    await Promise.all([closedTcp, closedHttp]);
+    if (db && db.status !== 'closed') await db.close();
+    this.broker = undefined;
+    this.tcp = undefined;
+    this.http = undefined;
+    this.wss = undefined;
+    this.db = undefined;
+    this.owners.clear();
+    if (broker) this.log.info('broker stopped');
+  }
+
+  healthy(): boolean {
+    return !!this.broker && !this.broker.closed && !!this.tcp?.listening;
+  }
+}
+
+function listen(server: NetServer | HttpServer, port: number, host: string, key: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      reject(new YachayError('YCH_ERR_CONFIG',
+        `${key}: cannot listen on ${host}:${port}: ${err.code ?? err.message}` +
+        (err.code === 'EADDRINUSE' ? ' (another program uses this port: choose another or stop it)' : ''),
+        { cause: err }));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}

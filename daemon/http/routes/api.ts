@@ -1,0 +1,155 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import type { HttpConfig } from '../../config/schema.js';
+import type { Users } from '../../users/users.js';
+import { HttpError, LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
+
+/** A published or pending lesson as the catalog gives it (daemon/catalog/lessons.ts). */
+export interface Lesson {
+  id: string;
+  title: string;
+  status: string;
+  durationS?: number | null | undefined;
+  path?: string | null | undefined;
+  renditions?: Array<{ id: string; bytes: number; kbps: number; playlist?: string }> | null | undefined;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The small slice of the catalog the HTTP server reads. */
+export interface LessonSource {
+  list(opts?: { q?: string }): Lesson[];
+  get(id: string): Lesson | undefined;
+}
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'method' | 'route' | 'status'>;
+  bytes: Counter<'rendition'>;
+}
+
+/** One registry per server (not prom-client's global), so two servers in one test process do not collide. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'yachay_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'yachay_http_requests_total', help: 'HTTP requests answered, by route pattern and status',
+      labelNames: ['method', 'route', 'status'] as const, registers: [registry],
+    }),
+    // per rendition, not per lesson: lessons are unbounded, byte_counts in SQLite has that detail
+    bytes: new Counter({
+      name: 'yachay_media_bytes_sent_total', help: 'media bytes handed to the network, by rendition',
+      labelNames: ['rendition'] as const, registers: [registry],
+    }),
+  };
+}
+
+const MB = 1e6;
+
+/**
+ * What one lesson costs a student: the lowest video rendition with the Opus audio (what the
+ * player's "ahorro de datos" mode plays), or for an audio-only lesson its smallest audio.
+ */
+export function dataSaverMB(renditions: Lesson['renditions']): number | null {
+  if (!renditions?.length) return null;
+  const audio = renditions.filter((r) => r.id.startsWith('a-'));
+  const video = renditions.filter((r) => !r.id.startsWith('a-')).sort((a, b) => a.kbps - b.kbps);
+  const lowAudio = audio.find((r) => r.id === 'a-opus') ?? [...audio].sort((a, b) => a.kbps - b.kbps)[0];
+  const bytes = video[0] ? video[0].bytes + (lowAudio?.bytes ?? 0) : lowAudio?.bytes ?? 0;
+  return Math.round((bytes / MB) * 100) / 100;
+}
+
+export function lessonView(l: Lesson): Record<string, unknown> {
+  return {
+    id: l.id,
+    title: l.title,
+    status: l.status,
+    durationS: l.durationS ?? null,
+    playlist: l.status === 'ready' ? `/media/${encodeURIComponent(l.id)}/master.m3u8` : null,
+    renditions: (l.renditions ?? []).map((r) => ({ id: r.id, kbps: r.kbps, bytes: r.bytes })),
+    dataSaverMB: dataSaverMB(l.renditions),
+    createdAt: l.createdAt,
+    updatedAt: l.updatedAt,
+  };
+}
+
+export interface ApiOptions {
+  cfg: HttpConfig;
+  lessons: LessonSource;
+  users: Users;
+  sessions: Sessions;
+  limiter: LoginLimiter;
+  metrics: Metrics;
+  health: () => Record<string, boolean>;
+  sessionTtlMs: number;
+}
+
+export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise<void> {
+  const { cfg, lessons, sessions } = opts;
+  const readerGuard = (req: FastifyRequest): void => { if (cfg.studentsNeedLogin) sessions.require(req); };
+
+  app.get('/health', async (_req, reply) => {
+    const services = opts.health();
+    const ok = Object.values(services).every(Boolean);
+    return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok, services });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const body = await opts.metrics.registry.metrics();
+    return reply.type(opts.metrics.registry.contentType).header('cache-control', 'no-store').send(body);
+  });
+
+  app.get('/api/lessons', {
+    schema: { querystring: { type: 'object', properties: { q: { type: 'string', maxLength: 200 } } } },
+  }, async (req) => {
+    readerGuard(req);
+    const q = (req.query as { q?: string }).q?.trim();
+    return { lessons: lessons.list(q ? { q } : {}).map(lessonView) };
+  });
+
+  app.get('/api/lessons/:id', {
+    schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } } } },
+  }, async (req) => {
+    readerGuard(req);
+    const l = lessons.get((req.params as { id: string }).id);
+    if (!l) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
+    return lessonView(l);
+  });
+
+  app.post('/api/login', {
+    schema: {
+      body: {
+        type: 'object', required: ['username', 'password'], additionalProperties: false,
+        properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+      },
+    },
+  }, async (req, reply) => {
+    const wait = opts.limiter.retryAfter(req.ip);
+    if (wait > 0) {
+      throw new HttpError(429, 'YCH_HTTP_TOO_MANY_LOGINS', `too many failed logins from this device: try again in ${wait} s`, { 'retry-after': String(wait) });
+    }
+    const { username, password } = req.body as { username: string; password: string };
+    const user = await opts.users.verify(username, password);
+    if (!user) {
+      // a success does not clear earlier failures: one valid account must not buy more guesses
+      opts.limiter.fail(req.ip);
+      req.log.info({ username, ip: req.ip }, 'login failed');
+      throw new HttpError(401, 'YCH_HTTP_BAD_LOGIN', 'wrong username or password');
+    }
+    const { token, expires } = sessions.create(user);
+    // no Secure flag: the school LAN is plain HTTP; SameSite=Strict keeps other sites from
+    // riding the cookie (CSRF), HttpOnly keeps page scripts from reading it
+    reply.header('set-cookie', `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(opts.sessionTtlMs / 1000)}`);
+    req.log.info({ username, role: user.role }, 'login');
+    return { token, username: user.username, role: user.role, expiresAt: expires };
+  });
+
+  app.post('/api/logout', async (req, reply) => {
+    sessions.delete(Sessions.tokenOf(req));
+    return reply.code(204)
+      .header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
+      .send();
+  });
+}

@@ -1,0 +1,167 @@
+import { dirname, join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { HttpConfig } from '../config/schema.js';
+import type { Db } from '../db/db.js';
+import type { Service } from '../service.js';
+import type { Users } from '../users/users.js';
+import { ByteCounter, mediaRoutes } from './media.js';
+import { apiRoutes, createMetrics, type LessonSource } from './routes/api.js';
+import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
+import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
+
+export type { Lesson, LessonSource } from './routes/api.js';
+export type { UploadedFile } from './routes/uploads.js';
+
+export interface AppDeps {
+  cfg: HttpConfig;
+  log: Logger;
+  db: Db;
+  /** the content store: <store>/<lessonId>/master.m3u8 */
+  store: string;
+  lessons: LessonSource;
+  users: Users;
+  /** every service's health, for /health */
+  health: () => Record<string, boolean>;
+  onUpload?: (file: UploadedFile) => Promise<{ lessonId: string }>;
+  /** uploads in progress and finished sources; default: beside the store (see paths.ts) */
+  uploads?: string;
+  sources?: string;
+  /** byte accounting flush interval; default 5 s */
+  flushMs?: number;
+  /** login session lifetime; default 12 h (a school day) */
+  sessionTtlMs?: number;
+  /** clock for sessions and the login limiter (tests move time) */
+  now?: () => number;
+}
+
+/** Largest request head accepted; above it Node answers 431 before Fastify sees the request. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** JSON bodies (login); uploads stream past this with their own limit. */
+const JSON_BODY_LIMIT = 64 * 1024;
+
+/**
+ * The LAN server's Fastify instance with every route, not listening: tests call inject() on it,
+ * HttpService listens. Closing it flushes the byte accounting.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const now = deps.now ?? Date.now;
+  const app = Fastify({
+    loggerInstance: deps.log,
+    // one log line per segment would fill a Pi's SD card: requests are counted in /metrics
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    bodyLimit: JSON_BODY_LIMIT,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // an idle socket is dropped after 2 min; a whole request is never timed (a 2 GB upload over
+    // school Wi-Fi takes long), Node's headersTimeout (60 s) still stops slow-header clients
+    connectionTimeout: 120_000,
+    keepAliveTimeout: 5_000,
+    requestTimeout: 0,
+    maxParamLength: 256,
+  }) as unknown as FastifyInstance;
+
+  const metrics = createMetrics();
+  const sessionTtlMs = deps.sessionTtlMs ?? 12 * 3600_000;
+  const sessions = new Sessions(sessionTtlMs, now);
+  const limiter = new LoginLimiter(deps.cfg.loginAttemptsPerMinute, 60_000, now);
+  const counter = new ByteCounter(deps.db, deps.log, (rendition, bytes) => metrics.bytes.inc({ rendition }, bytes));
+  counter.start(deps.flushMs ?? 5_000);
+  const sweeper = setInterval(() => { sessions.prune(); limiter.prune(); }, 60_000);
+  sweeper.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+    counter.stop();
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.requests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
+    if (err instanceof HttpError) {
+      return reply.headers(err.headers).code(err.statusCode).send({ error: err.code, message: err.message });
+    }
+    const status = err.statusCode ?? 500;
+    if (status < 500) {
+      // Fastify's own 4xx: validation, body too large, bad JSON…
+      return reply.code(status).send({ error: err.code ?? 'YCH_HTTP_BAD_REQUEST', message: err.message });
+    }
+    req.log.error({ err, url: req.url }, 'request failed');
+    return reply.code(500).send({ error: 'YCH_HTTP_INTERNAL', message: 'internal error, see the box log' });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'YCH_HTTP_NOT_FOUND', message: 'not found' }));
+
+  await app.register(apiRoutes, {
+    cfg: deps.cfg, lessons: deps.lessons, users: deps.users, sessions, limiter, metrics, health: deps.health, sessionTtlMs,
+  });
+  await app.register(mediaRoutes, {
+    store: deps.store,
+    counter,
+    guard: deps.cfg.studentsNeedLogin ? (req) => { sessions.require(req); } : undefined,
+  });
+  const root = dirname(deps.store);
+  await app.register(uploadRoutes, {
+    cfg: deps.cfg,
+    uploads: deps.uploads ?? join(root, 'uploads'),
+    sources: deps.sources ?? join(root, 'sources'),
+    sessions,
+    onUpload: deps.onUpload,
+  });
+  return app;
+}
+
+/**
+ * The LAN stream server as a Service: start() listens on cfg.host:cfg.port (port 0 picks a free
+ * one, see port), stop() answers 503 to new requests while in-flight ones drain, then flushes
+ * the byte counts. Stopped first by App, before the services it reads from.
+ */
+export class HttpService implements Service {
+  readonly name = 'http';
+  private app: FastifyInstance | undefined;
+  private listening = false;
+
+  constructor(private readonly deps: AppDeps) {}
+
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.app) return;
+    this.app = await buildApp(this.deps);
+    if (signal?.aborted) return;
+    await this.app.listen({ host: this.deps.cfg.host, port: this.deps.cfg.port });
+    this.listening = true;
+    this.deps.log.info({ url: this.url }, 'LAN server listening');
+  }
+
+  async stop(): Promise<void> {
+    const app = this.app;
+    if (!app) return;
+    this.listening = false;
+    this.app = undefined;
+    await app.close();
+  }
+
+  healthy(): boolean {
+    return this.listening;
+  }
+
+  address(): AddressInfo | undefined {
+    const a = this.app?.server.address();
+    return a && typeof a === 'object' ? a : undefined;
+  }
+
+  get port(): number {
+    return this.address()?.port ?? 0;
+  }
+
+  /** http://host:port, with a loopback host when listening on every address */
+  get url(): string {
+    const a = this.address();
+    if (!a) return '';
+    const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+}

@@ -1,0 +1,142 @@
+import { readdir, rm } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { OptimizeConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { DataPaths } from '../paths.js';
+import type { NativeKernels } from '../analysis/native.js';
+import { loadNative } from '../analysis/native.js';
+import { YachayError } from '../errors.js';
+import { optimize } from '../optimize/optimizer.js';
+import type { OptimizeResult } from '../optimize/optimizer.js';
+import type { Progress } from '../optimize/progress.js';
+import { LESSON_ID } from '../catalog/lessons.js';
+import type { Lessons, RenditionInfo } from '../catalog/lessons.js';
+import type { Job } from './queue.js';
+import type { JobContext, JobHandler } from './worker.js';
+
+/**
+ * Job kind 'optimize': turns a lesson's recording into its HLS package at
+ * store/<lessonId>/ and the lesson row into 'ready'. The optimizer writes into
+ * store/.<lessonId>.tmp-<pid> and renames it into place, so a crash leaves only that temp
+ * folder, which the next run of the lesson removes before it starts.
+ */
+export const OPTIMIZE = 'optimize';
+
+export interface OptimizePayload {
+  lessonId: string;
+  /** the recording; relative paths are inside the data dir's sources folder */
+  source: string;
+}
+
+export interface OptimizeJobDeps {
+  lessons: Lessons;
+  paths: DataPaths;
+  cfg: Readonly<OptimizeConfig>;
+  /** default: loadNative() on the first job */
+  kernels?: NativeKernels;
+}
+
+export function parsePayload(p: unknown): OptimizePayload {
+  const o = p as Partial<OptimizePayload> | null;
+  if (!o || typeof o.lessonId !== 'string' || !LESSON_ID.test(o.lessonId) || typeof o.source !== 'string' || !o.source) {
+    throw new YachayError('YCH_ERR_USAGE', `optimize job needs {lessonId, source} with a valid lesson id (got ${JSON.stringify(p)})`);
+  }
+  return { lessonId: o.lessonId, source: o.source };
+}
+
+/** Forwards the optimizer's stage-weighted progress as an overall fraction, at most ~1 per percent. */
+export function forwardingProgress(report: (fraction: number, stage: string) => void): Progress {
+  let base = 0; let weight = 0; let stage = ''; let last = -1;
+  const send = (f: number, force: boolean): void => {
+    const total = Math.min(1, base + weight * Math.min(1, Math.max(0, f)));
+    const pct = Math.floor(total * 100);
+    if (!force && pct === last) return;
+    last = pct;
+    report(total, stage);
+  };
+  return {
+    stage(name, w) { base += weight; weight = w; stage = name; send(0, true); },
+    update(f) { send(f, false); },
+    done() { base = 1; weight = 0; send(1, true); },
+  };
+}
+
+/** Removes temp folders a killed run of this lesson left in the store (`.<id>.tmp-<pid>`). */
+export async function removeStaleTemp(store: string, lessonId: string, log?: Logger): Promise<string[]> {
+  const prefix = `.${lessonId}.tmp-`;
+  const names = await readdir(store).catch(() => [] as string[]);
+  const stale = names.filter((n) => n.startsWith(prefix) && n !== `${prefix}${process.pid}`);
+  for (const n of stale) {
+    await rm(join(store, n), { recursive: true, force: true });
+    log?.info({ folder: n }, 'removed a temp folder left by an interrupted run');
+  }
+  return stale;
+}
+
+export function renditionsOf(result: OptimizeResult): RenditionInfo[] {
+  const pkg = result.package;
+  if (!pkg) return [];
+  return [...pkg.video, ...pkg.audio].map((r) => ({
+    id: r.id, bytes: r.bytes, kbps: Math.round(r.averageBps / 100) / 10, playlist: r.playlist,
+  }));
+}
+
+export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
+  const { lessons, paths, cfg } = deps;
+  // two jobs for one lesson in this process would share its temp folder: the second waits
+  const active = new Set<string>();
+  let kernels = deps.kernels;
+
+  return {
+    async run(job: Job, ctx: JobContext): Promise<void> {
+      const { lessonId, source } = parsePayload(job.payload);
+      const lesson = lessons.get(lessonId);
+      if (!lesson) {
+        ctx.log.warn({ lessonId }, 'lesson was removed before it was optimized; nothing to do');
+        return;
+      }
+      if (active.has(lessonId)) {
+        throw new YachayError('YCH_ERR_IO', `lesson ${lessonId} is already being optimized by another job; will retry`);
+      }
+      active.add(lessonId);
+      try {
+        if (!kernels) {
+          kernels = loadNative();
+          ctx.log.info({ isa: kernels.isa() }, 'native kernels loaded');
+        }
+        lessons.setStatus(lessonId, 'processing');
+        await removeStaleTemp(paths.store, lessonId, ctx.log);
+        const input = isAbsolute(source) ? source : resolve(paths.sources, source);
+        const result = await optimize({ input, out: join(paths.store, lessonId) }, {
+          cfg, log: ctx.log, kernels, signal: ctx.signal,
+          progress: forwardingProgress((f, stage) => ctx.progress(f, stage)),
+        });
+        const ready = lessons.markReady(lessonId, {
+          durationS: result.input.duration,
+          path: lessonId,
+          renditions: renditionsOf(result),
+          report: {
+            attempts: result.attempts, timings: result.timings, verify: result.verify ?? null,
+            shots: result.shots.map((s) => ({ start: s.start, end: s.end, cls: s.cls })),
+          },
+        });
+        if (!ready) ctx.log.warn({ lessonId }, 'lesson removed while it was optimized; its package stays in the store');
+      } finally {
+        active.delete(lessonId);
+      }
+    },
+
+    requeued(job: Job): void {
+      const p = job.payload as Partial<OptimizePayload> | null;
+      if (typeof p?.lessonId !== 'string') return;
+      // back to 'queued' so the teacher sees it waiting; the last error tells why
+      lessons.setStatus(p.lessonId, 'queued', job.lastError);
+    },
+
+    dead(job: Job): void {
+      const p = job.payload as Partial<OptimizePayload> | null;
+      if (typeof p?.lessonId !== 'string') return;
+      lessons.setStatus(p.lessonId, 'failed', job.lastError ?? 'optimizing failed');
+    },
+  };
+}
