@@ -14,6 +14,9 @@ Uso / usage:
   yachay sample [--out FILE] [--seconds N] [--lang es|en]
                                                   genera una clase de ejemplo / make a sample lecture
   yachay demo [--out DIR]                         ejemplo + optimización / sample + optimize
+  yachay users add <name> [--role admin|teacher|device]
+                                                  crea una cuenta (contraseña por teclado o stdin)
+  yachay users list | users remove <name>
   yachay check-config                             valida la configuración / validate the config
 
 Opciones / options:
@@ -37,6 +40,7 @@ const OPTIONS = {
   quiet: { type: 'boolean', default: false },
   seconds: { type: 'string' },
   lang: { type: 'string' },
+  role: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -101,6 +105,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runSample(values, abort.signal);
       case 'demo':
         return await runDemo(cfg, values, abort.signal);
+      case 'users': {
+        const { usersCommand } = await import('./users/cli.js');
+        return await usersCommand(cfg.dataDir, rest, values.role);
+      }
       default:
         throw new YachayError('YCH_ERR_USAGE', `unknown command "${cmd}"`);
     }
