@@ -2,13 +2,15 @@
 # Installs what Yachay needs on a fresh Debian 12 / Raspberry Pi OS / Ubuntu machine with
 # Node 20, saying what it does, and does nothing when everything is already there.
 #   apt packages: ffmpeg (transcoding), espeak-ng (sample narration), tesseract (slide OCR check),
-#                 g++/make/python3 (native addon), cross compiler + qemu (NEON test, x86 only)
+#                 g++/make/python3 (native addon), mosquitto clients (broker tests), chromium
+#                 (web player test), cross compiler + qemu (NEON test, x86 only)
 #   npm ci (pinned dependencies) and the native analysis addon (npm's prepare step).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3)
+APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3
+  mosquitto mosquitto-clients chromium)
 if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
 APT_PKGS+=("$@")
 
