@@ -148,7 +148,8 @@ export class BrokerService implements Service {
         done(null, null);
       },
     });
-    this.broker.on('clientReady', (client) => {
+    // 'client' fires when Aedes registers the id, before CONNACK goes out
+    this.broker.on('client', (client) => {
       const p = this.principals.get(client);
       if (p) this.owners.set(client.id, { client, who: identity(p) });
     });
