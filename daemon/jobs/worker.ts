@@ -149,8 +149,8 @@ export class WorkerService implements Service {
     if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => { clearTimeout(timer); this.waiters.delete(done); resolve(); };
+      // not unref'd: a running worker keeps the process alive, like a listening server; stop() wakes it
       const timer = setTimeout(done, ms);
-      timer.unref();
       this.waiters.add(done);
     });
   }
