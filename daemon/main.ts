@@ -10,6 +10,8 @@ import { killAllChildren } from './optimize/ffmpeg.js';
 const HELP = `yachay — lecciones livianas para la escuela / light lessons for the school
 
 Uso / usage:
+  yachay start [--http-port N] [--mqtt-port N] [--mqtt-ws-port N]
+                                                  la caja de la escuela / run the school box
   yachay optimize <input> [--out DIR] [--plan]   optimiza una grabación / optimize a recording
   yachay sample [--out FILE] [--seconds N] [--lang es|en]
                                                   genera una clase de ejemplo / make a sample lecture
@@ -41,6 +43,9 @@ const OPTIONS = {
   seconds: { type: 'string' },
   lang: { type: 'string' },
   role: { type: 'string' },
+  'http-port': { type: 'string' },
+  'mqtt-port': { type: 'string' },
+  'mqtt-ws-port': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -51,6 +56,12 @@ function overridesFrom(v: Values): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (v['data-dir']) o.dataDir = v['data-dir'];
   if (v['log-level']) o.log = { level: v['log-level'] };
+  // ports from flags are numbers for the schema; a non-number is reported by validation
+  const port = (x: string | undefined): number | string | undefined => (x === undefined ? undefined : /^\d+$/.test(x) ? Number(x) : x);
+  if (v['http-port'] !== undefined) o.http = { port: port(v['http-port']) };
+  if (v['mqtt-port'] !== undefined || v['mqtt-ws-port'] !== undefined) {
+    o.mqtt = { ...(v['mqtt-port'] !== undefined ? { port: port(v['mqtt-port']) } : {}), ...(v['mqtt-ws-port'] !== undefined ? { wsPort: port(v['mqtt-ws-port']) } : {}) };
+  }
   const opt: Record<string, unknown> = {};
   if (v.preset) opt.preset = v.preset;
   if (v['no-verify']) opt.verify = false;
@@ -90,10 +101,12 @@ export async function main(argv: string[]): Promise<number> {
     const [cmd, ...rest] = positionals;
     const cfg = loadConfig({
       file: values.config, overrides: overridesFrom(values),
-      // the CLI talks to a person: only warnings unless asked
-      env: { YACHAY_LOG_LEVEL: 'warn', ...process.env },
+      // the one-shot commands talk to a person: only warnings unless asked; the box logs info
+      env: { YACHAY_LOG_LEVEL: cmd === 'start' ? 'info' : 'warn', ...process.env },
     });
     switch (cmd) {
+      case 'start':
+        return await runStart(cfg, abort.signal);
       case 'check-config':
         process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
         return 0;
@@ -171,6 +184,28 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
     process.stdout.write(JSON.stringify(summary) + '\n');
   }
   return 0;
+}
+
+async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
+  const { buildEdge, seedSample } = await import('./edge.js');
+  const log = createLogger(cfg.log.level);
+  const edge = await buildEdge(cfg, log);
+  const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  try {
+    await edge.app.start();
+  } catch (err) {
+    await edge.app.stop('start failed');
+    throw err;
+  }
+  const url = edge.http.url;
+  process.stderr.write(`yachay: lista / ready — ${url}  (MQTT ${edge.broker.ports.tcp}, WebSocket ${edge.broker.ports.ws})\n`);
+  if (edge.users.count('admin') === 0) {
+    process.stderr.write('yachay: aún no hay administrador / no admin yet: `yachay users add <name> --role admin`\n');
+  }
+  seedSample(edge, cfg, log, signal).catch((err: unknown) => log.warn({ err }, 'sample lesson not queued'));
+  await stopped;
+  await edge.app.stop(String(signal.reason?.message ?? 'signal'));
+  return edge.app.exitCode;
 }
 
 async function runSample(values: Values, signal: AbortSignal): Promise<number> {

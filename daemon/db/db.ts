@@ -39,8 +39,9 @@ export class DbService implements Service {
     return this.handle;
   }
 
+  /** idempotent: the composition root opens the database first, to build the other services on it */
   async start(): Promise<void> {
-    this.handle = openDb(this.path);
+    this.handle ??= openDb(this.path);
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,94 @@
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from './config/schema.js';
+import type { Logger } from './log.js';
+import { App } from './app.js';
+import { DbService } from './db/db.js';
+import { dataPaths } from './paths.js';
+import { Users } from './users/users.js';
+import { Lessons } from './catalog/lessons.js';
+import { JobQueue } from './jobs/queue.js';
+import { WorkerService } from './jobs/worker.js';
+import type { JobEvent } from './jobs/worker.js';
+import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
+import { BrokerService } from './broker/broker.js';
+import { HttpService } from './http/server.js';
+import { makeSampleLecture } from './sample/lecture.js';
+import type { Service } from './service.js';
+
+/**
+ * The edge role's composition root: builds every service of a school box on one database and
+ * hands them to App in start order (database, broker, worker, HTTP); App stops them in reverse.
+ */
+export interface Edge {
+  app: App;
+  http: HttpService;
+  broker: BrokerService;
+  worker: WorkerService;
+  lessons: Lessons;
+  queue: JobQueue;
+  users: Users;
+}
+
+export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edge> {
+  const paths = dataPaths(cfg.dataDir);
+  for (const dir of [paths.store, paths.sources, paths.uploads, paths.broker]) await mkdir(dir, { recursive: true });
+  const dbSvc = new DbService(paths.db);
+  await dbSvc.start();
+  const db = dbSvc.db;
+  const users = new Users(db);
+  const lessons = new Lessons(db);
+  const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
+  const broker = new BrokerService({ cfg: cfg.mqtt, school: cfg.school, users, dir: paths.broker, log: log.child({ svc: 'broker' }) });
+  const jobTopic = (e: JobEvent): string => `yachay/${cfg.school}/jobs/${e.lessonId ?? e.id}`;
+  const lastProgress = new Map<number, number>();
+  const onEvent = (e: JobEvent): void => {
+    // progress is published at most once per percent: a Pi's broker has better things to do
+    if (e.progress !== undefined) {
+      const pct = Math.floor(e.progress * 100);
+      if (lastProgress.get(e.id) === pct) return;
+      lastProgress.set(e.id, pct);
+    }
+    if (e.state === 'done' || e.state === 'dead') lastProgress.delete(e.id);
+    if (broker.healthy()) {
+      broker.publish(jobTopic(e), JSON.stringify(e), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
+    }
+  };
+  const worker = new WorkerService({
+    queue, cfg: cfg.jobs, log: log.child({ svc: 'worker' }), onEvent,
+    handlers: { [OPTIMIZE]: createOptimizeHandler({ lessons, paths, cfg: cfg.optimize }) },
+  });
+  let app: App | undefined;
+  const http = new HttpService({
+    cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
+    uploads: paths.uploads, sources: paths.sources,
+    health: () => app?.health() ?? {},
+    onUpload: async (file) => {
+      const lesson = lessons.create({ title: file.title, source: file.path });
+      queue.enqueue(OPTIMIZE, { lessonId: lesson.id, source: file.path });
+      worker.wake();
+      return { lessonId: lesson.id };
+    },
+  });
+  const services: Service[] = [dbSvc, broker, worker, http];
+  app = new App(services, log, cfg.shutdown.serviceMs);
+  return { app, http, broker, worker, lessons, queue, users };
+}
+
+/** First start with an empty catalog: queue the bundled sample lecture so a newcomer sees a lesson. */
+export async function seedSample(edge: Edge, cfg: Readonly<Config>, log: Logger, signal: AbortSignal): Promise<string | undefined> {
+  if (edge.lessons.list({}).length > 0) return undefined;
+  const paths = dataPaths(cfg.dataDir);
+  const src = join(paths.sources, 'clase-de-ejemplo.mp4');
+  const cached = join(paths.root, 'samples', 'clase-de-ejemplo.mp4');
+  try {
+    await copyFile(cached, src);
+  } catch {
+    await makeSampleLecture(src, { seconds: 60, lang: 'es', signal, reuse: true });
+  }
+  const lesson = edge.lessons.create({ title: 'Clase de ejemplo: el ciclo del agua', source: src });
+  edge.queue.enqueue(OPTIMIZE, { lessonId: lesson.id, source: src });
+  edge.worker.wake();
+  log.info({ lessonId: lesson.id }, 'sample lesson queued');
+  return lesson.id;
+}
