@@ -105,7 +105,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     return { start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(a);
-  const end = b === '' ? size - 1 : Number(b);
+  const end = b === '' ? Infinity : Number(b);
   if (end < start) return 'ignore';
   if (start >= size) return 'unsatisfiable';
   return { start, end: Math.min(end, size - 1) };
@@ -202,6 +202,7 @@ function notModified(req: FastifyRequest, etag: string, mtimeMs: number): boolea
 /** If-Range: the Range applies only when the validator still matches (strong comparison). */
 function rangeStillValid(req: FastifyRequest, etag: string, lastModified: string): boolean {
   const ir = req.headers['if-range'];
+  if (Array.isArray(ir)) return false;
   if (!ir) return true;
   return ir.startsWith('"') ? ir === etag : ir === lastModified;
 }

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { HttpConfig } from '../config/schema.js';
@@ -51,7 +51,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log,
     // one log line per segment would fill a Pi's SD card: requests are counted in /metrics
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: JSON_BODY_LIMIT,
@@ -61,7 +61,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     connectionTimeout: 120_000,
     keepAliveTimeout: 5_000,
     requestTimeout: 0,
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
   }) as unknown as FastifyInstance;
 
   const metrics = createMetrics();
@@ -75,6 +75,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
     counter.stop();
+  });
+
+  // a request that drains during close must not leave its socket kept alive, or close() would
+  // wait keepAliveTimeout for it: answers sent from now on say Connection: close, and sockets
+  // whose download finishes are closed as soon as they fall idle
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
   });
 
   app.addHook('onResponse', async (req, reply) => {

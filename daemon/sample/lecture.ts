@@ -130,7 +130,7 @@ export async function makeSampleLecture(out: string, opts: SampleOptions): Promi
       // speech starts after a short pause; the motion demo has music under it
       const speech = `[1:a]aresample=48000,adelay=400:all=1,apad,atrim=0:${dur}[sp]`;
       const audio = kind === 'motion' || kind === 'title'
-        ? `${speech};sine=f=262:r=48000:d=${dur},volume=0.08[m1];sine=f=392:r=48000:d=${dur},volume=0.05[m2];[sp][m1][m2]amix=inputs=3:normalize=0,atrim=0:${dur}[a]`
+        ? `${speech};sine=f=262:r=48000:d=${dur},volume=0.03[m1];sine=f=392:r=48000:d=${dur},volume=0.02[m2];[sp][m1][m2]amix=inputs=3:normalize=0,atrim=0:${dur}[a]`
         : `${speech};[sp]anull[a]`;
       const seg = join(work, `seg${i}.mp4`);
       await run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', graph, '-i', wav,

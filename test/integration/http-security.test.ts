@@ -1,0 +1,177 @@
+import t, { type Test } from 'tap';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pino } from 'pino';
+import { openDb } from '../../daemon/db/db.js';
+import { Users } from '../../daemon/users/users.js';
+import { buildApp, HttpService, MAX_HEADER_BYTES, type AppDeps } from '../../daemon/http/server.js';
+
+// What a hostile client on the school Wi-Fi may try: leave the content store, oversize headers
+// and bodies, upload what is not media, skip the login.
+
+const PASSWORD = 'correct horse battery';
+
+async function fixture(t: Test): Promise<{ dir: string; deps: AppDeps; url: string; svc: HttpService }> {
+  const dir = t.testdir();
+  const db = openDb(join(dir, 'yachay.db'));
+  t.teardown(() => db.close());
+  const store = join(dir, 'store');
+  mkdirSync(join(store, 'les1', 'v0'), { recursive: true });
+  writeFileSync(join(store, 'les1', 'master.m3u8'), '#EXTM3U\n');
+  writeFileSync(join(store, 'les1', 'v0', 'seg_00000.m4s'), 'segment');
+  writeFileSync(join(dir, 'secret.m3u8'), 'SECRET OUTSIDE THE STORE');
+  // symlinks inside the store that point outside it
+  symlinkSync('/etc/passwd', join(store, 'les1', 'v0', 'passwd.m3u8'));
+  symlinkSync('/etc', join(store, 'etc'));
+  symlinkSync(join(dir, 'secret.m3u8'), join(store, 'les1', 'secret.m3u8'));
+  symlinkSync(dir, join(store, 'les1', 'up'));
+  const users = new Users(db);
+  await users.add('maestra', PASSWORD, 'teacher');
+  await users.add('sensor1', PASSWORD, 'device');
+  const deps: AppDeps = {
+    cfg: { host: '127.0.0.1', port: 0, maxUploadMB: 1, loginAttemptsPerMinute: 5, studentsNeedLogin: false },
+    log: pino({ level: 'silent' }), db, store,
+    lessons: { list: () => [], get: () => undefined },
+    users, health: () => ({ db: true }),
+    onUpload: async () => ({ lessonId: 'x' }),
+  };
+  const svc = new HttpService(deps);
+  await svc.start(new AbortController().signal);
+  t.teardown(() => svc.stop());
+  return { dir, deps, url: svc.url, svc };
+}
+
+/** Sends bytes exactly as written (fetch would normalise `..` away) and returns the answer. */
+function raw(port: number, text: string | Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('close', () => {
+      const s = Buffer.concat(chunks).toString('latin1');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(s)?.[1] ?? 0), text: s });
+    });
+    // write, not end: a half-closed socket may be dropped before a slow answer; the request
+    // says Connection: close, so the server ends it
+    sock.write(text);
+  });
+}
+
+async function login(url: string, username = 'maestra'): Promise<string> {
+  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
+  return ((await res.json()) as { token: string }).token;
+}
+
+t.test('media paths never leave the content store', async (t) => {
+  const f = await fixture(t);
+  const app = await buildApp(f.deps);
+  t.teardown(() => app.close());
+  const attempts = [
+    '/media/../yachay.db',
+    '/media/les1/../../yachay.db',
+    '/media/%2e%2e/yachay.db',
+    '/media/les1/%2e%2e%2f%2e%2e%2fyachay.db',
+    '/media/%2e%2e%2fsecret.m3u8',
+    '/media/les1/%252e%252e%252f%252e%252e%252fsecret.m3u8',
+    '/media/les1/..%5c..%5csecret.m3u8',
+    '/media/les1/..\\..\\secret.m3u8',
+    '/media/les1/v0/seg_00000.m4s%00.m3u8',
+    '/media/les1/%2fetc%2fpasswd',
+    '/media//etc/passwd',
+    '/media/les1/v0/passwd.m3u8',
+    '/media/etc/passwd',
+    '/media/etc/hostname.m3u8',
+    '/media/les1/secret.m3u8',
+    '/media/les1/up/secret.m3u8',
+    '/media/les1/up/yachay.db',
+    '/media/les1/.hidden.m3u8',
+    '/media/les1/%c0%ae%c0%ae/secret.m3u8',
+  ];
+  for (const path of attempts) {
+    const viaSocket = await raw(f.svc.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    t.ok([400, 404].includes(viaSocket.status), `${path} over a socket → ${viaSocket.status}`);
+    t.notMatch(viaSocket.text, /SQLite format|root:|SECRET/, `${path}: nothing leaked`);
+    const viaInject = await app.inject({ method: 'GET', url: path });
+    t.ok([400, 404].includes(viaInject.statusCode), `${path} via inject → ${viaInject.statusCode}`);
+    t.notMatch(viaInject.body, /SQLite format|root:|SECRET/);
+  }
+  const ok = await raw(f.svc.port, 'GET /media/les1/v0/seg_00000.m4s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  t.equal(ok.status, 200, 'the store itself still serves');
+});
+
+t.test('a 64 KB header is refused with 431', async (t) => {
+  const f = await fixture(t);
+  t.ok(MAX_HEADER_BYTES < 64 * 1024);
+  const res = await raw(f.svc.port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`);
+  t.equal(res.status, 431);
+  const fine = await fetch(`${f.url}/health`);
+  t.equal(fine.status, 200, 'the server is still up');
+});
+
+t.test('uploads: login, size limit, media type', async (t) => {
+  const f = await fixture(t);
+  const uploads = join(f.dir, 'uploads');
+  const sources = join(f.dir, 'sources');
+  const listed = (d: string): string[] => (existsSync(d) ? readdirSync(d) : []);
+
+  t.equal((await fetch(`${f.url}/api/uploads`, { method: 'POST', body: 'x' })).status, 401, 'no token');
+  const forged = await fetch(`${f.url}/api/uploads`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer AAAA' } });
+  t.equal(forged.status, 401, 'unknown token');
+  const device = await login(f.url, 'sensor1');
+  t.equal((await fetch(`${f.url}/api/uploads`, { method: 'POST', body: 'x', headers: { authorization: `Bearer ${device}` } })).status, 403, 'device role');
+  const teacher = await login(f.url);
+  const auth = { authorization: `Bearer ${teacher}` };
+
+  // declared too large: refused before a byte is stored
+  const big = await fetch(`${f.url}/api/uploads`, { method: 'POST', headers: { ...auth, 'upload-length': String(2 * 1024 * 1024) }, body: 'x' });
+  t.equal(big.status, 413);
+  t.equal(big.headers.get('connection'), 'close');
+  t.same(listed(uploads), []);
+
+  // a body larger than it said: streamed, cut at the limit, the partial removed
+  const app = await buildApp(f.deps);
+  t.teardown(() => app.close());
+  const tokenRes = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD } });
+  const injAuth = { authorization: `Bearer ${tokenRes.json().token as string}` };
+  const chunks = Array.from({ length: 40 }, () => Buffer.alloc(64 * 1024, 7));
+  const lying = await app.inject({
+    method: 'POST', url: '/api/uploads', headers: { ...injAuth, 'upload-length': String(1024 * 1024), 'content-type': 'video/mp4' },
+    payload: Readable.from(chunks),
+  });
+  t.equal(lying.statusCode, 413);
+  t.same(listed(uploads), [], 'no partial left behind');
+
+  const unlimited = await app.inject({ method: 'POST', url: '/api/uploads', headers: { ...injAuth, 'transfer-encoding': 'chunked' }, payload: Readable.from(chunks) });
+  t.equal(unlimited.statusCode, 411, 'no length at all');
+
+  // text dressed as video
+  const text = Buffer.from('Hola, esto no es un video.\n'.repeat(100));
+  const fake = await fetch(`${f.url}/api/uploads?title=x`, { method: 'POST', headers: { ...auth, 'content-type': 'video/mp4' }, body: text });
+  t.equal(fake.status, 415);
+  t.same(listed(uploads), [], 'nothing kept in uploads/');
+  t.same(listed(sources), [], 'nothing kept in sources/');
+
+  // another teacher's upload is not theirs to continue
+  const started = await fetch(`${f.url}/api/uploads`, { method: 'POST', headers: { ...auth, 'upload-length': '100' }, body: '' });
+  const { id } = (await started.json()) as { id: string };
+  await new Users(f.deps.db).add('otra', PASSWORD, 'teacher');
+  const other = await login(f.url, 'otra');
+  const foreign = await fetch(`${f.url}/api/uploads/${id}`, { method: 'PATCH', headers: { authorization: `Bearer ${other}`, 'upload-offset': '0' }, body: 'x' });
+  t.equal(foreign.status, 403);
+  const badId = await fetch(`${f.url}/api/uploads/..%2f..%2fyachay.db`, { method: 'HEAD', headers: auth });
+  t.equal(badId.status, 404);
+});
+
+t.test('login body and header limits', async (t) => {
+  const f = await fixture(t);
+  const huge = await fetch(`${f.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'a', password: 'x'.repeat(200_000) }) });
+  t.equal(huge.status, 413);
+  const notJson = await fetch(`${f.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
+  t.equal(notJson.status, 400);
+  const extra = await fetch(`${f.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'maestra', password: PASSWORD, role: 'admin' }) });
+  t.equal(extra.status, 200, 'unknown fields are dropped, not obeyed');
+  t.equal(((await extra.json()) as { role: string }).role, 'teacher');
+});
