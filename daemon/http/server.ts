@@ -35,6 +35,8 @@ export interface AppDeps {
   sessionTtlMs?: number;
   /** clock for sessions and the login limiter (tests move time) */
   now?: () => number;
+  /** more routes registered by the composition root (the web player) */
+  plugins?: Array<(app: FastifyInstance) => Promise<void>>;
 }
 
 /** Largest request head accepted; above it Node answers 431 before Fastify sees the request. */
@@ -127,6 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sessions,
     onUpload: deps.onUpload,
   });
+  for (const plugin of deps.plugins ?? []) await plugin(app);
   return app;
 }
 

@@ -1,0 +1,30 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { BIN, ROOT } from '../helpers/cli.js';
+
+// `yachay start` as a technician runs it: every service up, /health green, SIGTERM → exit 0.
+t.test('yachay start serves, reports health and stops cleanly on SIGTERM', async (t) => {
+  const dir = t.testdir();
+  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dir, '--http-port', '0', '--mqtt-port', '0', '--mqtt-ws-port', '0'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YACHAY_LOG_LEVEL: 'warn' } });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 60 s: ${err}`)), 60_000);
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+      const m = /ready — (http:\/\/[^\s]+)/.exec(err);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+  });
+  const health = await fetch(`${url}/health`);
+  t.equal(health.status, 200);
+  const body = await health.json() as { ok: boolean; services: Record<string, boolean> };
+  t.same(body.services, { db: true, broker: true, worker: true, http: true });
+  const lessons = await fetch(`${url}/api/lessons`);
+  t.equal(lessons.status, 200);
+  t.match(err, /no admin yet/, 'tells the technician how to create the first admin');
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  t.equal(await exit, 0, err);
+});
