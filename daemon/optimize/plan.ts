@@ -68,7 +68,7 @@ export const CLASS_SETTINGS: Record<ShotClass, [ShotSettings, ShotSettings]> = {
   slide: [{ fps: 1, qp: 31 }, { fps: 2, qp: 27 }],
   board: [{ fps: 3, qp: 32 }, { fps: 6, qp: 28 }],
   talking_head: [{ fps: 15, qp: 37 }, { fps: 30, qp: 31 }],
-  motion: [{ fps: 6, qp: 40 }, { fps: 15, qp: 34 }],
+  motion: [{ fps: 6, qp: 39 }, { fps: 15, qp: 34 }],
 };
 
 const REASONS: Record<ShotClass, string> = {
