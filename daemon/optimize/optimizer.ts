@@ -8,8 +8,8 @@ import { probe } from './probe.js';
 import type { MediaInfo } from './probe.js';
 import { analyse } from './analyse.js';
 import { findShots, speechIntervals } from './shots.js';
-import type { Shot } from './shots.js';
-import { makePlan, withMoreBits } from './plan.js';
+import type { Shot, ShotClass } from './shots.js';
+import { NEAR_MISS, makePlan, withMoreBits } from './plan.js';
 import type { Plan } from './plan.js';
 import { encode } from './encode.js';
 import { writeMaster } from './package.js';
@@ -116,7 +116,11 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       }
       // more bits only where the floor was missed; the rest of the package is kept
       const r0 = plan.renditions[0]?.id;
-      if (r0 && report.failedClasses.length) plan = withMoreBits(plan, r0, report.failedClasses);
+      if (r0 && report.failedClasses.length) {
+        const floorOf = (c: ShotClass): number => (c === 'motion' ? cfg.floors.ssimMotion : cfg.floors.ssimTalkingHead);
+        const near = report.failedClasses.filter((c) => report!.ssim[c] !== undefined && floorOf(c) - report!.ssim[c]! < NEAR_MISS);
+        plan = withMoreBits(plan, r0, report.failedClasses, 3, near);
+      }
       if (report.audioFailed && plan.audio) {
         plan = { ...plan, audio: { ...plan.audio, opus: { ...plan.audio.opus, bitrate: plan.audio.opus.bitrate + 6000 } } };
       }

@@ -95,3 +95,10 @@ t.test('the last segment of a variable-frame-rate playlist lasts until the end o
   t.match(fixed, /#EXT-X-TARGETDURATION:20/);
   t.equal(fixLastSegment(fixed, 50), fixed, 'idempotent');
 });
+
+t.test('a near miss on motion gets a finer quantiser, not more frames', async (t) => {
+  const plan = makePlan(info, [shot(0, 0, 10, 'slide'), shot(1, 10, 30, 'motion')], { segmentSeconds: 6 });
+  const near = withMoreBits(plan, 'v0', ['motion'], 3, ['motion']);
+  t.equal(near.renditions[0]!.shots[1]!.fps, plan.renditions[0]!.shots[1]!.fps);
+  t.equal(near.renditions[0]!.shots[1]!.qp, plan.renditions[0]!.shots[1]!.qp - 3);
+});
