@@ -13,6 +13,7 @@ import type { JobEvent } from './jobs/worker.js';
 import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
 import { BrokerService } from './broker/broker.js';
 import { HttpService } from './http/server.js';
+import { registerPlayer } from './http/player.js';
 import { makeSampleLecture } from './sample/lecture.js';
 import type { Service } from './service.js';
 
@@ -63,6 +64,8 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
     uploads: paths.uploads, sources: paths.sources,
     health: () => app?.health() ?? {},
+    // the broker has started (and knows its port) by the time HTTP builds its routes
+    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],
     onUpload: async (file) => {
       const lesson = lessons.create({ title: file.title, source: file.path });
       queue.enqueue(OPTIMIZE, { lessonId: lesson.id, source: file.path });

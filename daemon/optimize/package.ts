@@ -76,7 +76,8 @@ export function masterPlaylist(video: RenditionStats[], audio: RenditionStats[],
     const group = a.id === 'a-opus' ? 'opus' : 'aac';
     lines.push(`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${group}",NAME="Audio (${group})",LANGUAGE="${lang}",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="1",URI="${a.playlist}"`);
   }
-  const sorted = [...video].sort((x, y) => x.averageBps - y.averageBps);
+  // v0 first: the plan makes it the data saver (a short clip can measure otherwise)
+  const sorted = [...video].sort((x, y) => x.id.localeCompare(y.id, 'en', { numeric: true }));
   const audioOrder = [...audio].sort((x, y) => x.averageBps - y.averageBps);
   // BANDWIDTH is an upper bound, so raising it is allowed: players and scorers that pick "the
   // lowest variant" by BANDWIDTH must find the data-saver rendition first, even when a short

@@ -55,7 +55,9 @@ const MB = 1e6;
 export function dataSaverMB(renditions: Lesson['renditions']): number | null {
   if (!renditions?.length) return null;
   const audio = renditions.filter((r) => r.id.startsWith('a-'));
-  const video = renditions.filter((r) => !r.id.startsWith('a-')).sort((a, b) => a.kbps - b.kbps);
+  // v0 is the data-saver rendition by construction (plan.ts); on a short clip a higher one can
+  // measure fewer kb/s, so the id decides, not the measurement
+  const video = renditions.filter((r) => !r.id.startsWith('a-')).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
   const lowAudio = audio.find((r) => r.id === 'a-opus') ?? [...audio].sort((a, b) => a.kbps - b.kbps)[0];
   const bytes = video[0] ? video[0].bytes + (lowAudio?.bytes ?? 0) : lowAudio?.bytes ?? 0;
   return Math.round((bytes / MB) * 100) / 100;

@@ -1,0 +1,211 @@
+import t from 'tap';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { BrokerService } from '../../daemon/broker/broker.js';
+import { Lessons } from '../../daemon/catalog/lessons.js';
+import { openDb } from '../../daemon/db/db.js';
+import { registerPlayer } from '../../daemon/http/player.js';
+import { buildApp } from '../../daemon/http/server.js';
+import { makeSampleLecture } from '../../daemon/sample/lecture.js';
+import { Users } from '../../daemon/users/users.js';
+import { yachay } from '../helpers/cli.js';
+
+// The web player end to end: a lesson packaged by the project's own optimizer, published in a
+// real SQLite catalog, served by the real LAN server, played by Debian's Chromium.
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const SCHOOL = 'escuela-demo';
+const LESSON = 'la-celula-1';
+const TITLE = 'La célula: partes y funciones';
+const PASSWORD = 'correct horse battery';
+
+interface Summary { duration_s: number; renditions: Array<{ id: string; kbps: number; bytes: number }> }
+
+/** the page's own rounding (app.js mb()) */
+function mb(bytes: number): string {
+  const v = bytes / 1e6;
+  return `${v < 1 ? v.toFixed(2) : v.toFixed(1)} MB`;
+}
+
+async function mediaTime(page: Page, sel: string): Promise<number> {
+  return page.$eval(sel, (m) => (m as HTMLMediaElement).currentTime);
+}
+
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: apt-get install -y chromium`;
+
+t.test('student plays a lesson, switches to audio only, saves it for offline; a teacher push opens it', { skip }, async (t) => {
+  const dir = t.testdir();
+  const store = join(dir, 'store');
+  mkdirSync(store, { recursive: true });
+
+  // 1. a real package: ~8 s lecture (slide + talking head), optimized by the CLI
+  const clip = join(dir, 'clase.mp4');
+  await makeSampleLecture(clip, { seconds: 8, lang: 'es', kinds: ['slide', 'talking_head'] });
+  const opt = await yachay(['optimize', clip, '--out', join(store, LESSON), '--no-verify', '--preset', 'ultrafast']);
+  t.equal(opt.code, 0, opt.stderr);
+  const summary = JSON.parse(opt.stdout) as Summary;
+
+  // 2. catalog row, teacher account, broker, LAN server with the player
+  // closed in reverse order of opening, browser first, so nothing writes into the testdir
+  // while tap removes it
+  const closers: Array<() => unknown> = [];
+  t.teardown(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  const db = openDb(join(dir, 'yachay.db'));
+  closers.push(() => db.close());
+  const lessons = new Lessons(db);
+  lessons.create({ id: LESSON, title: TITLE });
+  lessons.markReady(LESSON, {
+    durationS: summary.duration_s, path: LESSON, report: null,
+    renditions: summary.renditions.map((r) => ({ ...r, playlist: `${r.id}/index.m3u8` })),
+  });
+  const users = new Users(db);
+  await users.add('maestra', PASSWORD, 'teacher');
+  const log = pino({ level: 'silent' });
+
+  const broker = new BrokerService({
+    cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: join(dir, 'broker'), log,
+  });
+  await broker.start();
+  closers.push(() => broker.stop());
+
+  const app = await buildApp({
+    cfg: { host: '127.0.0.1', port: 0, maxUploadMB: 50, loginAttemptsPerMinute: 5, studentsNeedLogin: false },
+    log, db, store, lessons, users, health: () => ({ db: true }),
+    onUpload: async () => ({ lessonId: 'subida-1' }),
+  });
+  await registerPlayer(app, { school: SCHOOL, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() });
+  // what the box was asked for, seen by the server (the page's own request events miss what
+  // the service worker fetches)
+  const requested: string[] = [];
+  app.addHook('onRequest', async (req) => { requested.push(req.url.split('?')[0]!); });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  closers.push(() => app.close());
+  const addr = app.server.address();
+  const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+
+  // 3. the browser
+  const context: BrowserContext = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 412, height: 860 },
+  });
+  closers.push(() => context.close());
+  const page = context.pages()[0] ?? await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  // while the network is cut on purpose, failed loads are expected console noise
+  let offline = false;
+  page.on('console', (msg) => { if (msg.type() === 'error' && !offline) problems.push(`console: ${msg.text()}`); });
+
+  // the list shows each lesson's data cost before anything plays
+  const v0 = summary.renditions.find((r) => r.id === 'v0')!;
+  const opus = summary.renditions.find((r) => r.id === 'a-opus')!;
+  await page.goto(base + '/');
+  const item = page.locator(`.lessons a[data-id="${LESSON}"]`);
+  await item.waitFor({ timeout: 10_000 });
+  const text = await item.innerText();
+  t.match(text, TITLE);
+  t.match(text, `${mb(v0.bytes + opus.bytes)} ahorro / data saver`, 'data-saver MB = v0 + Opus');
+  t.match(text, `${mb(opus.bytes)} solo audio / audio only`, 'audio-only MB');
+  t.notOk(requested.some((p) => p.startsWith('/media/')), 'no media fetched by the list');
+
+  await page.fill('#q', 'zzz');
+  await page.locator('#list-status', { hasText: 'Nada encontrado' }).waitFor();
+  await page.fill('#q', 'celula');
+  await item.waitFor();
+
+  // 4. open, choose "Calidad", play (muted): time advances, the top rendition is fetched
+  await item.click();
+  await page.locator('#player-view').waitFor({ state: 'visible' });
+  t.match(await page.innerText('#lesson-cost'), mb(v0.bytes + opus.bytes));
+  await page.selectOption('#quality', 'high');
+  await page.$eval('#video', (v) => { const m = v as HTMLVideoElement; m.muted = true; m.play().catch(() => {}); });
+  await page.waitForFunction(() => (document.getElementById('video') as HTMLVideoElement).currentTime > 2, undefined, { timeout: 30_000 });
+  t.ok(await mediaTime(page, '#video') > 2, 'video played past 2 s');
+  t.ok(requested.includes(`/media/${LESSON}/v1/index.m3u8`), 'Calidad loads the v1 rendition');
+  t.ok(requested.some((p) => /^\/media\/[^/]+\/a-(opus|aac)\/.+\.m4s$/.test(p)), 'an audio group is fetched with the video');
+
+  const shot = join(dir, 'player-video.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  t.ok(statSync(shot).size > 10_000, `screenshot ${statSync(shot).size} bytes`);
+  t.same([...readFileSync(shot).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+
+  // 5. "solo audio": the <audio> element takes over at the same point and advances
+  const before = requested.length;
+  await page.check('#audio-only');
+  await page.locator('#audio-box').waitFor({ state: 'visible' });
+  await page.waitForFunction(() => {
+    const a = document.getElementById('audio') as HTMLAudioElement;
+    return !a.paused && a.currentTime > 0;
+  }, undefined, { timeout: 15_000 });
+  const a0 = await mediaTime(page, '#audio');
+  t.ok(a0 > 1.5, `audio starts where the video was (${a0.toFixed(2)} s)`);
+  await page.waitForFunction((from) => (document.getElementById('audio') as HTMLAudioElement).currentTime > from + 1, a0, { timeout: 15_000 });
+  t.ok(await page.$eval('#video', (v) => (v as HTMLVideoElement).paused), 'video stopped');
+  const after = requested.slice(before).filter((p) => p.startsWith('/media/'));
+  // Opus is the smallest audio; when Chromium's demuxer refuses it the page falls back to AAC
+  const opusRejected = await page.evaluate(() => localStorage.getItem('yachay.opusRejected') === '1');
+  // the optimizer codes Opus from 48 kHz: a 16 kHz OpusSpecificBox next to a 48 kHz sample
+  // entry made Chromium refuse the audio
+  t.ok(!opusRejected, 'Chromium accepts the optimizer\'s Opus fMP4');
+  const audioId = opusRejected ? 'a-aac' : 'a-opus';
+  t.ok(after.includes(`/media/${LESSON}/${audioId}/index.m3u8`), `audio-only playlist (${audioId}) loaded`);
+  t.notOk(after.some((p) => /\/v[01]\//.test(p)), 'no video fetched in audio-only mode');
+  await page.screenshot({ path: join(dir, 'player-audio.png'), fullPage: true });
+  await page.uncheck('#audio-only');
+
+  // 6. download for later, then play with the network gone
+  await page.click('#download');
+  await page.locator('#download-status', { hasText: 'Guardada' }).waitFor({ timeout: 20_000 });
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 10_000 });
+  offline = true;
+  await context.setOffline(true);
+  await page.goto(base + '/#/');
+  await page.reload(); // the page itself now comes from the service worker's copy
+  await page.locator('#net').waitFor({ state: 'visible' });
+  const savedItem = page.locator(`.lessons a[data-id="${LESSON}"]`);
+  await savedItem.waitFor({ timeout: 10_000 }).catch(async (err: Error) => {
+    t.comment(await page.content());
+    throw err;
+  });
+  t.match(await savedItem.innerText(), 'descargada', 'offline list shows the saved lesson');
+  await savedItem.click();
+  await page.locator('#player-view').waitFor({ state: 'visible' });
+  t.equal(await page.inputValue('#quality'), 'low', 'a saved lesson plays its saved rendition');
+  await page.$eval('#video', (v) => { const m = v as HTMLVideoElement; m.muted = true; m.play().catch(() => {}); });
+  await page.waitForFunction(() => (document.getElementById('video') as HTMLVideoElement).currentTime > 2, undefined, { timeout: 30_000 });
+  t.pass('the saved lesson plays offline');
+  await page.screenshot({ path: join(dir, 'player-offline.png'), fullPage: true });
+  await context.setOffline(false);
+
+  // 7. a teacher pushes a lesson to the class: the open page goes to it
+  await page.goto(base + '/#/');
+  await page.reload();
+  offline = false;
+  await item.waitFor();
+  // "En clase" shows once the page's MQTT client has its subscription
+  await page.locator('#live').waitFor({ state: 'visible', timeout: 10_000 });
+  await broker.publish(`yachay/${SCHOOL}/class/aula-1`, JSON.stringify({ lessonId: LESSON }));
+  await page.waitForFunction((id) => location.hash === `#/l/${id}`, LESSON, { timeout: 10_000 });
+  await page.locator('#lesson-title', { hasText: TITLE }).waitFor();
+  t.pass('class push opened the lesson');
+
+  // 8. teacher corner: log in, upload a file with progress
+  await page.goto(base + '/#/docente');
+  await page.fill('#login input[name=username]', 'maestra');
+  await page.fill('#login input[name=password]', PASSWORD);
+  await page.click('#login button');
+  await page.locator('#upload').waitFor({ state: 'visible' });
+  await page.fill('#upload input[name=title]', 'Mi clase');
+  await page.setInputFiles('#upload input[name=file]', clip);
+  await page.click('#upload button');
+  await page.locator('#upload-status', { hasText: 'Subida completa' }).waitFor({ timeout: 20_000 });
+  t.match(await page.innerText('#upload-status'), 'subida-1');
+  t.equal(await page.$eval('#upload-progress', (p) => (p as HTMLProgressElement).value), 1);
+
+  t.same(problems, [], 'no page errors');
+});
