@@ -207,7 +207,39 @@ function rangeStillValid(req: FastifyRequest, etag: string, lastModified: string
   return ir.startsWith('"') ? ir === etag : ir === lastModified;
 }
 
+/**
+ * Small files (segments, init, playlists) kept in memory: 30 phones play the same lesson, so the
+ * same few files are asked for again and again, and every fs call goes through libuv's four
+ * threads. An entry is trusted for REVALIDATE_MS, then re-checked with realpath + stat (a
+ * republished lesson is a new folder, so its files differ in mtime or size).
+ */
+const CACHE_MAX_FILE = 2 * 1024 * 1024;
+const CACHE_MAX_TOTAL = 64 * 1024 * 1024;
+const REVALIDATE_MS = 1000;
+interface Cached { real: string; buf: Buffer; mtimeMs: number; size: number; checkedAt: number }
+
+class FileCache {
+  private readonly map = new Map<string, Cached>();
+  private total = 0;
+  get(key: string): Cached | undefined {
+    const e = this.map.get(key);
+    if (e) { this.map.delete(key); this.map.set(key, e); } // most recently used last
+    return e;
+  }
+  set(key: string, e: Cached): void {
+    const old = this.map.get(key);
+    if (old) { this.total -= old.buf.length; this.map.delete(key); }
+    this.map.set(key, e);
+    this.total += e.buf.length;
+    for (const [k, v] of this.map) {
+      if (this.total <= CACHE_MAX_TOTAL) break;
+      this.map.delete(k); this.total -= v.buf.length;
+    }
+  }
+}
+
 export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Promise<void> {
+  const cache = new FileCache();
   let storeReal: string | undefined;
   const storeRoot = async (): Promise<string> => {
     // resolved lazily: the store may be created after the server starts
@@ -232,6 +264,10 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
     }
     const type = TYPES[target.ext]!;
     const isHead = req.method === 'HEAD';
+    const hit = cache.get(target.rel);
+    if (hit && Date.now() - hit.checkedAt < REVALIDATE_MS) {
+      return sendBuffer(req, reply, hit, type, target, isHead);
+    }
     // HEAD needs no descriptor; GET opens first and fstat()s the open file, so the size we
     // promise is the size of what we read
     const fh = isHead ? undefined : await open(real, 'r').catch(() => undefined);
@@ -245,6 +281,23 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
     if (!st.isFile() || (!isHead && !fh)) {
       await fh?.close();
       throw notFound();
+    }
+    if (st.size <= CACHE_MAX_FILE) {
+      if (hit && hit.real === real && hit.mtimeMs === st.mtimeMs && hit.size === st.size) {
+        await fh?.close();
+        hit.checkedAt = Date.now();
+        return sendBuffer(req, reply, hit, type, target, isHead);
+      }
+      if (fh) {
+        const buf = Buffer.alloc(st.size);
+        const { bytesRead } = await fh.read(buf, 0, st.size, 0).finally(() => fh.close());
+        if (bytesRead === st.size) {
+          const entry = { real, buf, mtimeMs: st.mtimeMs, size: st.size, checkedAt: Date.now() };
+          cache.set(target.rel, entry);
+          return sendBuffer(req, reply, entry, type, target, isHead);
+        }
+        throw notFound(); // the file changed under us: the next request will see the new one
+      }
     }
     const etag = etagOf(st);
     const lastModified = new Date(st.mtimeMs).toUTCString();
@@ -282,6 +335,31 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
       opts.counter.add(target.lessonId, target.rendition, Math.max(0, produced - queued));
     });
     return reply.send(stream);
+  };
+
+  /** The same answers as the streaming path below, from memory. */
+  const sendBuffer = (req: FastifyRequest, reply: FastifyReply, e: Cached, type: { type: string; cache: string },
+    target: MediaTarget, isHead: boolean): FastifyReply => {
+    const etag = etagOf({ size: e.size, mtimeMs: e.mtimeMs } as Stats);
+    const lastModified = new Date(e.mtimeMs).toUTCString();
+    reply.header('content-type', type.type).header('cache-control', type.cache).header('etag', etag)
+      .header('last-modified', lastModified).header('accept-ranges', 'bytes');
+    if (notModified(req, etag, e.mtimeMs)) return reply.code(304).send();
+    const range = rangeStillValid(req, etag, lastModified) ? parseRange(req.headers.range, e.size) : 'ignore';
+    if (range === 'unsatisfiable') {
+      return reply.code(416).header('content-range', `bytes */${e.size}`).header('content-type', 'text/plain; charset=utf-8').send('range not satisfiable\n');
+    }
+    const start = range === 'ignore' ? 0 : range.start;
+    const end = range === 'ignore' ? e.size - 1 : range.end;
+    if (range !== 'ignore') reply.code(206).header('content-range', `bytes ${start}-${end}/${e.size}`);
+    const body = e.buf.subarray(start, end + 1);
+    reply.header('content-length', body.length);
+    if (isHead) return reply.send();
+    reply.raw.once('close', () => {
+      const queued = reply.raw.writableFinished ? 0 : reply.raw.writableLength;
+      opts.counter.add(target.lessonId, target.rendition, Math.max(0, body.length - queued));
+    });
+    return reply.send(body);
   };
 
   app.route({ method: ['GET', 'HEAD'], url: '/media/*', handler });

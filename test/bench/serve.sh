@@ -5,11 +5,11 @@
 # HttpService and from nginx (foreground, own prefix and config, one worker so both use one
 # core), each on a free loopback port, and loads each with wrk for DURATION seconds over CONNS
 # connections cycling through playlists, init and segments. Prints one table; asserts nothing.
-#   CONNS=64 DURATION=10 THREADS=2 bash test/bench/serve.sh
+#   CONNS=200 DURATION=10 THREADS=2 bash test/bench/serve.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-200}
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 
