@@ -27,6 +27,7 @@ import { HttpError, type Sessions } from './common.js';
  * Limits: Upload-Length above cfg.maxUploadMB, or a body that runs past Upload-Length / the
  * limit, is a 413 with `Connection: close` (so the rest is not read) and the upload is removed.
  * A dropped connection keeps what arrived: the client asks HEAD and PATCHes from there.
+ * A full disk (ENOSPC/EDQUOT) is a 507 with `Connection: close` and the upload is removed.
  * Only the teacher who started an upload (or an admin) may see or continue it.
  */
 
@@ -72,6 +73,16 @@ function intHeader(req: FastifyRequest, name: string): number | undefined {
 
 function tooLarge(msg: string): HttpError {
   return new HttpError(413, 'YCH_HTTP_TOO_LARGE', msg, { connection: 'close' });
+}
+
+/** The disk (or the quota) is full: nothing of the upload can be kept. */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+function diskFull(): HttpError {
+  return new HttpError(507, 'YCH_HTTP_DISK_FULL', 'the box has no room left for this recording; delete old lessons or ask the admin', { connection: 'close' });
 }
 
 export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): Promise<void> {
@@ -137,6 +148,12 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
           await remove(meta.id);
           throw tooLarge(`upload runs past its Upload-Length of ${meta.length} bytes`);
         }
+        if (isDiskFull(err)) {
+          // a half-written file would keep the disk full for every later upload
+          await remove(meta.id);
+          req.log.warn({ upload: meta.id, err: (err as Error).message }, 'upload refused, disk full');
+          throw diskFull();
+        }
         req.log.info({ upload: meta.id, err: (err as Error).message }, 'upload interrupted, resumable');
         throw err;
       } finally {
@@ -191,8 +208,14 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
     const title = typeof q.title === 'string' && q.title.trim() ? q.title.trim().slice(0, 200) : `Grabación ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
     const meta: UploadMeta = { id: randomBytes(16).toString('hex'), length, title, by: user.username, createdAt: Date.now() };
     await mkdir(opts.uploads, { recursive: true });
-    await writeFile(part(meta.id), Buffer.alloc(0), { flag: 'wx' });
-    await writeFile(metaFile(meta.id), JSON.stringify(meta));
+    try {
+      await writeFile(part(meta.id), Buffer.alloc(0), { flag: 'wx' });
+      await writeFile(metaFile(meta.id), JSON.stringify(meta));
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      await remove(meta.id);
+      throw diskFull();
+    }
     return receive(req, reply, meta, 0, true);
   });
 
