@@ -207,5 +207,38 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   t.match(await page.innerText('#upload-status'), 'subida-1');
   t.equal(await page.$eval('#upload-progress', (p) => (p as HTMLProgressElement).value), 1);
 
+  // 9. the teacher's live panel: the box's job events (as the worker publishes them) show up
+  await page.locator('#jobs').waitFor({ state: 'visible', timeout: 10_000 });
+  const jobTopic = `yachay/${SCHOOL}/jobs/subida-1`;
+  await broker.publish(jobTopic, JSON.stringify({ type: 'job', id: 7, kind: 'optimize', state: 'leased', progress: 0.42, stage: 'encode', lessonId: 'subida-1' }));
+  const job = page.locator('#job-list li[data-lesson="subida-1"]');
+  await job.locator('.job-state', { hasText: 'encode · 42 %' }).waitFor({ timeout: 10_000 });
+  t.equal(await job.locator('progress').evaluate((p) => (p as HTMLProgressElement).value), 0.42, 'panel shows the job\'s progress');
+  await broker.publish(jobTopic, JSON.stringify({ type: 'job', id: 7, kind: 'optimize', state: 'done', lessonId: 'subida-1' }));
+  await job.locator('.job-state', { hasText: 'Lista / Ready' }).waitFor({ timeout: 10_000 });
+  t.pass('a done job reads "Lista / Ready"');
+
+  // 10. a student's page follows the class; the teacher opens the lesson and pushes it
+  const student = await context.newPage();
+  student.on('pageerror', (err) => problems.push(`student pageerror: ${err.message}`));
+  student.on('console', (msg) => { if (msg.type() === 'error') problems.push(`student console: ${msg.text()}`); });
+  await student.goto(base + '/#/');
+  await student.locator('#live').waitFor({ state: 'visible', timeout: 10_000 });
+  t.notOk(await student.locator('#push').isVisible(), 'no push button without a teacher login');
+  await page.click('#teacher-view a.back');
+  await item.click();
+  await page.locator('#lesson-title', { hasText: TITLE }).waitFor();
+  await page.locator('#push').waitFor({ state: 'visible', timeout: 10_000 });
+  t.equal(await page.inputValue('#push input[name=room]'), 'aula-1', 'room defaults to aula-1');
+  await page.click('#push button');
+  await page.locator('#push-status', { hasText: 'aula-1' }).waitFor({ timeout: 10_000 });
+  await student.waitForFunction((id) => location.hash === `#/l/${id}`, LESSON, { timeout: 10_000 });
+  await student.locator('#lesson-title', { hasText: TITLE }).waitFor();
+  t.pass('the teacher\'s push opened the lesson on the student\'s page');
+  // the password stays in memory: nothing in the page's storage
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  t.notMatch(stored, PASSWORD, 'password not stored');
+  await student.close();
+
   t.same(problems, [], 'no page errors');
 });

@@ -163,6 +163,7 @@ async function openLesson(id) {
   stopPlayback();
   const status = $('player-status');
   status.textContent = '';
+  $('push-status').textContent = '';
   let lesson;
   try {
     lesson = await getJson(`/api/lessons/${encodeURIComponent(id)}`);
@@ -460,6 +461,98 @@ export function lessonIdOf(text) {
   }
 }
 
+// ---------- teacher live: job progress and push to class (MQTT, the teacher's own account) ----------
+
+/** the teacher's MQTT client and the school it is for; the password lives only in its options */
+const teacher = { client: null, school: null };
+const ROOM = /^[a-z0-9-]{1,32}$/;
+
+async function teacherLive(username, password) {
+  if (teacher.client) return;
+  let session;
+  let mqtt;
+  try {
+    session = await getJson('/api/session');
+    if (!session.mqttWs) return;
+    mqtt = (await import('/vendor/mqtt.js')).default;
+  } catch { return; }
+  if (teacher.client) return;
+  const client = mqtt.connect(session.mqttWs, {
+    username,
+    password,
+    protocolVersion: 4,
+    clean: true,
+    clientId: `teacher-${Math.random().toString(36).slice(2, 12)}`,
+    reconnectPeriod: 15000,
+    timerVariant: 'native', // see followClass: no blob: worker under the page's CSP
+  });
+  teacher.client = client;
+  teacher.school = session.school;
+  client.on('connect', () => {
+    client.subscribe(`yachay/${session.school}/jobs/#`, { qos: 0 }, (err) => { $('jobs').hidden = Boolean(err); });
+    $('push').hidden = false;
+  });
+  client.on('close', () => { $('push').hidden = true; });
+  client.on('message', (_topic, payload) => {
+    let e;
+    try { e = JSON.parse(payload.toString()); } catch { return; }
+    if (e && e.type === 'job') showJob(e);
+  });
+  client.on('error', (err) => {
+    // refused (password changed, account removed): stop, forget the credentials
+    if (err && [4, 5, 134, 135].includes(err.code)) {
+      client.end(true);
+      if (teacher.client === client) teacher.client = null;
+      $('jobs').hidden = true;
+      $('push').hidden = true;
+    }
+  });
+}
+
+/** one row per lesson (or job, before it has a lesson): stage, progress, ready or the error */
+function showJob(e) {
+  const key = String(e.lessonId || `job-${e.id}`);
+  const list = $('job-list');
+  let row = [...list.children].find((li) => li.dataset.lesson === key);
+  if (!row) {
+    row = el('li', {},
+      el('span', { className: 'job-id', textContent: key }),
+      el('progress', { max: 1, value: 0 }),
+      el('span', { className: 'job-state' }));
+    row.dataset.lesson = key;
+    list.prepend(row);
+  }
+  $('jobs-status').textContent = '';
+  const bar = row.querySelector('progress');
+  const text = row.querySelector('.job-state');
+  row.className = e.state || '';
+  if (e.state === 'done') {
+    bar.value = 1;
+    text.textContent = 'Lista / Ready';
+    showList(); // the new lesson appears in the list
+  } else if (e.state === 'dead') {
+    bar.hidden = true;
+    text.textContent = `Error: ${e.error || 'falló / failed'}`;
+  } else {
+    if (typeof e.progress === 'number') bar.value = Math.min(1, Math.max(0, e.progress));
+    const pct = `${Math.floor(bar.value * 100)} %`;
+    text.textContent = e.stage ? `${e.stage} · ${pct}` : `${e.state === 'queued' ? 'en cola / queued' : pct}`;
+  }
+}
+
+function pushToClass(ev) {
+  ev.preventDefault();
+  const room = ev.target.room.value.trim();
+  const status = $('push-status');
+  const client = teacher.client;
+  if (!client || !client.connected || !state.lesson) { status.textContent = 'Sin conexión / Offline'; return; }
+  if (!ROOM.test(room)) { status.textContent = 'Aula: a-z, 0-9, - / Room: a-z, 0-9, -'; return; }
+  const id = state.lesson.id;
+  client.publish(`yachay/${teacher.school}/class/${room}`, JSON.stringify({ lessonId: id }), { qos: 1, retain: false }, (err) => {
+    status.textContent = err ? `Error: ${err.message}` : `✓ Enviada a / Sent to ${room}`;
+  });
+}
+
 // ---------- teacher: login + resumable upload ----------
 
 async function login(ev) {
@@ -479,6 +572,8 @@ async function login(ev) {
     return;
   }
   state.token = body.token;
+  // the same credentials open the teacher's MQTT connection; kept in memory only
+  teacherLive(form.username.value.trim(), form.password.value);
   form.password.value = '';
   form.hidden = true;
   $('upload').hidden = false;
@@ -574,6 +669,7 @@ function init() {
   $('download').addEventListener('click', downloadLesson);
   $('login').addEventListener('submit', login);
   $('upload').addEventListener('submit', upload);
+  $('push').addEventListener('submit', pushToClass);
   window.addEventListener('hashchange', route);
   window.addEventListener('online', () => { setOffline(false); followClass(); });
   window.addEventListener('offline', () => setOffline(true));
