@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import type { OptimizeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -16,7 +16,7 @@ import { writeMaster } from './package.js';
 import type { PackageSummary } from './package.js';
 import type { VerifyReport } from './verify.js';
 import type { Progress } from './progress.js';
-import { exists, ioError, publishDir, writeFileAtomic } from '../util/atomic.js';
+import { exists, ioError, publishDir } from '../util/atomic.js';
 
 export interface OptimizeRequest {
   input: string;
@@ -130,8 +130,9 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     }
     const pkg = await timed('publish', 0.05, async () => {
       const summary = await writeMaster(tmp, plan);
-      await writeFileAtomic(join(tmp, 'plan.json'), JSON.stringify(plan, null, 1));
-      await writeFileAtomic(join(tmp, 'report.json'), JSON.stringify({ input: info, shots, verify: report, attempts, timings }, null, 1));
+      // plain writes: the temp folder is fsync'ed as a whole and renamed in one step by publishDir
+      await writeFile(join(tmp, 'plan.json'), JSON.stringify(plan, null, 1));
+      await writeFile(join(tmp, 'report.json'), JSON.stringify({ input: info, shots, verify: report, attempts, timings }, null, 1));
       await publishDir(tmp, outAbs);
       return summary;
     });

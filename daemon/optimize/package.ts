@@ -1,8 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './ffmpeg.js';
 import type { Plan } from './plan.js';
-import { writeFileAtomic } from '../util/atomic.js';
 
 /** What a rendition costs, read back from its own playlist and files. */
 export interface RenditionStats {
@@ -131,10 +130,11 @@ export async function writeMaster(dir: string, plan: Plan): Promise<PackageSumma
     const p = join(dir, r.id, 'index.m3u8');
     const text = await readFile(p, 'utf8');
     const fixed = fixLastSegment(text, plan.duration);
-    if (fixed !== text) await writeFileAtomic(p, fixed);
+    if (fixed !== text) await writeFile(p, fixed);
   }
   const video = await Promise.all(plan.renditions.map((r) => renditionStats(dir, r.id)));
   const audio = plan.audio ? await Promise.all(['a-opus', 'a-aac'].map((id) => renditionStats(dir, id))) : [];
-  await writeFileAtomic(join(dir, 'master.m3u8'), masterPlaylist(video, audio, plan));
+  // dir is the unpublished temp folder: publishDir fsyncs it whole before the rename
+  await writeFile(join(dir, 'master.m3u8'), masterPlaylist(video, audio, plan));
   return { master: 'master.m3u8', video, audio };
 }
