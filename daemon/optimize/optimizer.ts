@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import type { OptimizeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -139,9 +139,25 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     progress.done();
     return { input: info, plan, shots, out: outAbs, package: pkg, verify: report, attempts, timings };
   } catch (err) {
+    // ffmpeg does not always say ENOSPC: on a full disk it may leave a truncated playlist that
+    // only the next step trips over, so the disk itself is asked before blaming anything else
+    const full = await diskFull(dirname(outAbs));
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (full && !isYachayError(err, 'YCH_ERR_ABORTED')) {
+      throw new YachayError('YCH_ERR_DISK_FULL', `disk full while writing ${req.out}`, { cause: err });
+    }
     if (isYachayError(err)) throw err;
     throw ioError(err, `optimizing ${req.input}`);
+  }
+}
+
+/** Less than 1 MiB left for us on the output's filesystem. */
+async function diskFull(dir: string): Promise<boolean> {
+  try {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize < 1024 * 1024;
+  } catch {
+    return false;
   }
 }
 
