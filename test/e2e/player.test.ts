@@ -1,4 +1,5 @@
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -52,12 +53,22 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   // 2. catalog row, teacher account, broker, LAN server with the player
   // closed in reverse order of opening, browser first, so nothing writes into the testdir
   // while tap removes it
-  const closers: Array<() => unknown> = [];
+  // Each step gets a deadline and names itself: a CI run once hung 10 minutes in teardown after
+  // every assertion had passed, and nothing said which part would not close.
+  const closers: Array<[string, () => unknown]> = [];
   t.teardown(async () => {
-    for (const close of closers.reverse()) await close();
+    for (const [name, close] of closers.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), 20_000); });
+      const how = await Promise.race([Promise.resolve(close()).then(() => 'ok' as const), late]).finally(() => clearTimeout(timer));
+      if (how === 'late') {
+        console.error(`e2e teardown: ${name} did not close within 20 s`);
+        if (name === 'chromium') spawnSync('pkill', ['-KILL', '-f', profile]);
+      }
+    }
   });
   const db = openDb(join(dir, 'yachay.db'));
-  closers.push(() => db.close());
+  closers.push(['database', () => db.close()]);
   const lessons = new Lessons(db);
   lessons.create({ id: LESSON, title: TITLE });
   lessons.markReady(LESSON, {
@@ -72,7 +83,7 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
     cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: join(dir, 'broker'), log,
   });
   await broker.start();
-  closers.push(() => broker.stop());
+  closers.push(['broker', () => broker.stop()]);
 
   const app = await buildApp({
     cfg: { host: '127.0.0.1', port: 0, maxUploadMB: 50, loginAttemptsPerMinute: 5, studentsNeedLogin: false },
@@ -85,15 +96,17 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   const requested: string[] = [];
   app.addHook('onRequest', async (req) => { requested.push(req.url.split('?')[0]!); });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  closers.push(() => app.close());
+  // the browser's keep-alive sockets must not hold the close open
+  closers.push(['http', () => { app.server.closeAllConnections(); return app.close(); }]);
   const addr = app.server.address();
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 
   // 3. the browser
-  const context: BrowserContext = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+  const profile = join(dir, 'chromium-profile');
+  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 412, height: 860 },
   });
-  closers.push(() => context.close());
+  closers.push(['chromium', () => context.close()]);
   const page = context.pages()[0] ?? await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
