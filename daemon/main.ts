@@ -26,6 +26,8 @@ Opciones / options:
   --data-dir DIR     data folder (default ./.yachay)
   --preset NAME      x264 preset (medium by default)
   --no-verify        publish without measuring the quality floors
+  --no-models        plan with rules only (no speech, face or rate model)
+  --models LIST      only these models assist the plan: vad,face,rate
   --log-level LEVEL  fatal|error|warn|info|debug (default warn on the CLI)
   --quiet            no progress output
   -h, --help         this help
@@ -38,6 +40,8 @@ const OPTIONS = {
   'data-dir': { type: 'string' },
   preset: { type: 'string' },
   'no-verify': { type: 'boolean', default: false },
+  'no-models': { type: 'boolean', default: false },
+  models: { type: 'string' },
   'log-level': { type: 'string' },
   quiet: { type: 'boolean', default: false },
   seconds: { type: 'string' },
@@ -65,6 +69,12 @@ function overridesFrom(v: Values): Record<string, unknown> {
   const opt: Record<string, unknown> = {};
   if (v.preset) opt.preset = v.preset;
   if (v['no-verify']) opt.verify = false;
+  if (v['no-models'] || v.models !== undefined) {
+    const on = v['no-models'] ? [] : v.models!.split(',').map((x) => x.trim()).filter(Boolean);
+    const unknown = on.filter((x) => !['vad', 'face', 'rate'].includes(x));
+    if (unknown.length) throw new YachayError('YCH_ERR_USAGE', `--models: unknown model ${unknown.join(', ')} (known: vad, face, rate)`);
+    opt.models = { vad: on.includes('vad'), face: on.includes('face'), rate: on.includes('rate') };
+  }
   if (Object.keys(opt).length) o.optimize = opt;
   return o;
 }
@@ -174,6 +184,8 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
     shots: res.plan.shots.map((s) => `${s.start.toFixed(1)}-${s.end.toFixed(1)} ${s.cls}`),
     verify: res.verify ? { ocr_ratio: res.verify.ocrRatio, stoi: res.verify.stoi, ssim: res.verify.ssim, skipped: res.verify.skipped } : 'skipped',
     attempts: res.attempts,
+    models: res.models ?? 'off',
+    timings_ms: res.timings,
     speed_x_realtime: Number((res.input.duration / wall).toFixed(2)),
   };
   if (process.stdout.isTTY) {

@@ -63,6 +63,15 @@ export const configSchema = {
         maxAttempts: { type: 'integer', minimum: 1, maximum: 5, default: 3, description: 'encodes per rendition before giving up on a floor' },
         verify: { type: 'boolean', default: true, description: 'measure the quality floors on the output before publishing' },
         ocrLang: { type: 'string', enum: ['spa', 'eng', 'spa+eng'], default: 'spa', description: 'language of slide text for the OCR check' },
+        models: {
+          type: 'object', additionalProperties: false, default: {},
+          description: 'models that assist the plan (models/manifest.json); `--no-models` turns all off',
+          properties: {
+            vad: { type: 'boolean', default: true, description: 'speech detection (Silero VAD): pauses between sentences are coded as silence' },
+            face: { type: 'boolean', default: true, description: 'face detection (BlazeFace): the teacher becomes a region of interest in talking-head shots' },
+            rate: { type: 'boolean', default: true, description: 'learned rate model: the highest quantiser predicted to keep each shot above its floor' },
+          },
+        },
         floors: {
           type: 'object', additionalProperties: false, default: {},
           properties: {
@@ -93,7 +102,10 @@ export interface OptimizeConfig {
   verify: boolean;
   ocrLang: 'spa' | 'eng' | 'spa+eng';
   floors: Floors;
+  models: ModelsConfig;
 }
+
+export interface ModelsConfig { vad: boolean; face: boolean; rate: boolean }
 
 export interface HttpConfig {
   host: string;

@@ -30,6 +30,8 @@ export interface AudioFeatures {
   zcr: Float32Array;
   low: Float32Array;
   high: Float32Array;
+  /** the 16 kHz mono samples themselves, for models that listen (speech detection) */
+  pcm?: Float32Array | undefined;
 }
 
 export interface Analysis {
@@ -99,14 +101,15 @@ export async function analyseAudio(info: MediaInfo, kernels: NativeKernels,
   const buf = Buffer.concat(chunks);
   const pcm = new Float32Array(buf.buffer, buf.byteOffset, Math.floor(buf.length / 4));
   // copy: Buffer's pool offset may not be 4-byte aligned for the addon
-  const f = kernels.audioFeatures(pcm.slice(), AUDIO_FRAME);
+  const samples = pcm.slice();
+  const f = kernels.audioFeatures(samples, AUDIO_FRAME);
   const n = Math.floor(f.length / AFEATS);
   const pick = (k: number): Float32Array => {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = f[i * AFEATS + k]!;
     return out;
   };
-  return { frameSec: AUDIO_FRAME / AUDIO_RATE, rms: pick(0), zcr: pick(1), low: pick(2), high: pick(4) };
+  return { frameSec: AUDIO_FRAME / AUDIO_RATE, rms: pick(0), zcr: pick(1), low: pick(2), high: pick(4), pcm: samples };
 }
 
 export async function analyse(info: MediaInfo, kernels: NativeKernels, fps: number,

@@ -132,10 +132,12 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
   if (plan.audio && opts.audio !== false) {
     const a = plan.audio;
     const offset = plan.renditions.length > 0 ? ['-output_ts_offset', (VIDEO_DELAY_FRAMES / plan.baseFps).toFixed(6)] : [];
-    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
+    // pauses become exact zeros, which Opus and AAC code in a few bytes a frame
+    const gate = a.gate?.length ? ['-af', `volume=0:enable='${a.gate.map((g) => `between(t,${g.start.toFixed(3)},${g.end.toFixed(3)})`).join('+')}'`] : [];
+    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, ...gate, '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
       '-application', a.opus.application, '-frame_duration', String(a.opus.frameMs), '-ar', String(a.opus.sampleRate),
       ...hlsOut(join(outDir, 'a-opus'), plan.segmentSeconds));
-    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', String(a.aac.sampleRate),
+    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, ...gate, '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', String(a.aac.sampleRate),
       ...hlsOut(join(outDir, 'a-aac'), plan.segmentSeconds));
   }
   return args;

@@ -41,6 +41,8 @@ export interface OptimizeResult {
   verify?: VerifyReport | undefined;
   attempts: number;
   timings: Record<string, number>;
+  /** what each assisting model decided (absent with --no-models) */
+  models?: Record<string, unknown> | undefined;
 }
 
 function inside(child: string, parent: string): boolean {
@@ -83,9 +85,20 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
   }));
   const shots = findShots(an, info.duration);
   let plan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
+  let modelNotes: Record<string, unknown> | undefined;
+  if (cfg.models.vad || cfg.models.face || cfg.models.rate) {
+    // loaded on first use: a rules-only run never touches the inference runtimes
+    const { assistPlan } = await import('../models/assist.js');
+    const assisted = await timed('models', 0.05, () => assistPlan({ info, analysis: an, shots, plan, models: cfg.models, log, signal }));
+    plan = assisted.plan;
+    modelNotes = assisted.notes;
+    for (const [k, v] of Object.entries(assisted.timings)) timings[`model:${k}`] = v;
+  }
+  // the samples are only needed by the models; a long lesson's PCM is not kept through the encode
+  if (an.audio) an.audio.pcm = undefined;
   if (req.planOnly) {
     progress.done();
-    return { input: info, plan, shots, attempts: 0, timings };
+    return { input: info, plan, shots, attempts: 0, timings, models: modelNotes };
   }
 
   const outAbs = resolve(req.out);
@@ -122,7 +135,10 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
         plan = withMoreBits(plan, r0, report.failedClasses, 3, near);
       }
       if (report.audioFailed && plan.audio) {
-        plan = { ...plan, audio: { ...plan.audio, opus: { ...plan.audio.opus, bitrate: plan.audio.opus.bitrate + 6000 } } };
+        // a pause gated too eagerly can clip words: drop the gate before spending more bits
+        plan = plan.audio.gate
+          ? { ...plan, audio: { ...plan.audio, gate: undefined } }
+          : { ...plan, audio: { ...plan.audio, opus: { ...plan.audio.opus, bitrate: plan.audio.opus.bitrate + 6000 } } };
       }
       only = report.failedClasses.length && r0 ? [r0] : [];
       withAudio = report.audioFailed;
@@ -132,12 +148,12 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       const summary = await writeMaster(tmp, plan);
       // plain writes: the temp folder is fsync'ed as a whole and renamed in one step by publishDir
       await writeFile(join(tmp, 'plan.json'), JSON.stringify(plan, null, 1));
-      await writeFile(join(tmp, 'report.json'), JSON.stringify({ input: info, shots, verify: report, attempts, timings }, null, 1));
+      await writeFile(join(tmp, 'report.json'), JSON.stringify({ input: info, shots, verify: report, attempts, timings, models: modelNotes }, null, 1));
       await publishDir(tmp, outAbs);
       return summary;
     });
     progress.done();
-    return { input: info, plan, shots, out: outAbs, package: pkg, verify: report, attempts, timings };
+    return { input: info, plan, shots, out: outAbs, package: pkg, verify: report, attempts, timings, models: modelNotes };
   } catch (err) {
     // ffmpeg does not always say ENOSPC: on a full disk it may leave a truncated playlist that
     // only the next step trips over, so the disk itself is asked before blaming anything else

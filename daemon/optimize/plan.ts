@@ -41,6 +41,11 @@ export interface AudioPlan {
   mode: 'speech' | 'music';
   opus: { bitrate: number; application: 'voip' | 'audio'; sampleRate: number; frameMs: number };
   aac: { bitrate: number; sampleRate: number };
+  /**
+   * Stretches (s) coded as digital silence: pauses the speech model found, quiet all through.
+   * Absent in the rules-only plan.
+   */
+  gate?: Array<{ start: number; end: number }> | undefined;
 }
 
 export interface Plan {

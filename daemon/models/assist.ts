@@ -1,0 +1,64 @@
+import { performance } from 'node:perf_hooks';
+import type { ModelsConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Analysis } from '../optimize/analyse.js';
+import type { Plan } from '../optimize/plan.js';
+import type { MediaInfo } from '../optimize/probe.js';
+import type { Shot } from '../optimize/shots.js';
+import { loadManifest } from './manifest.js';
+import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from './vad.js';
+
+/**
+ * The models' say in the plan, between the rules (makePlan) and the encoder. Each model only
+ * ever changes the part of the plan it knows about, and the verify stage still measures every
+ * floor afterwards: a model can save bytes, never publish a lesson below its floor.
+ */
+export interface AssistInput {
+  info: MediaInfo;
+  analysis: Analysis;
+  shots: Shot[];
+  plan: Plan;
+  models: Readonly<ModelsConfig>;
+  log: Logger;
+  signal?: AbortSignal | undefined;
+}
+
+export interface AssistResult {
+  plan: Plan;
+  /** ms per model, load included: what the models cost this lesson */
+  timings: Record<string, number>;
+  /** what each model decided, for report.json */
+  notes: Record<string, unknown>;
+}
+
+export async function assistPlan(input: AssistInput): Promise<AssistResult> {
+  const { models, log } = input;
+  let plan = input.plan;
+  const timings: Record<string, number> = {};
+  const notes: Record<string, unknown> = {};
+  const manifest = loadManifest();
+
+  const pcm = input.analysis.audio?.pcm;
+  if (models.vad && plan.audio && pcm && input.analysis.audio) {
+    const t0 = performance.now();
+    const vad = await loadVad(manifest);
+    try {
+      const probs = await vad.probabilities(pcm, input.signal);
+      const speech = speechSegments(probs, VAD_FRAME_SEC, input.info.duration);
+      const gate = silenceGate(speech, input.analysis.audio.rms, input.analysis.audio.frameSec, input.info.duration);
+      const gated = gate.reduce((s, g) => s + g.end - g.start, 0);
+      plan = { ...plan, audio: { ...plan.audio, gate: gate.length ? gate : undefined } };
+      notes.vad = {
+        speech_s: round1(speech.reduce((s, g) => s + g.end - g.start, 0)), gated_s: round1(gated),
+        pauses: gate.length, frames: probs.length,
+      };
+    } finally {
+      await vad.dispose();
+    }
+    timings.vad = Math.round(performance.now() - t0);
+    log.info({ vad: notes.vad, ms: timings.vad }, 'speech model: pauses coded as silence');
+  }
+  return { plan, timings, notes };
+}
+
+function round1(x: number): number { return Math.round(x * 10) / 10; }

