@@ -16,6 +16,7 @@ import { HttpService } from './http/server.js';
 import { registerPlayer } from './http/player.js';
 import { makeSampleLecture } from './sample/lecture.js';
 import type { Service } from './service.js';
+import { verifyModels } from './models/manifest.js';
 
 /**
  * The edge role's composition root: builds every service of a school box on one database and
@@ -32,6 +33,8 @@ export interface Edge {
 }
 
 export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edge> {
+  // a missing or altered model stops the box here, not in the middle of a teacher's upload
+  verifyModels(Object.entries(cfg.optimize.models).filter(([, on]) => on).map(([id]) => id));
   const paths = dataPaths(cfg.dataDir);
   for (const dir of [paths.store, paths.sources, paths.uploads, paths.broker]) await mkdir(dir, { recursive: true });
   const dbSvc = new DbService(paths.db);

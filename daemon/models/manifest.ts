@@ -179,3 +179,23 @@ export function checkSignature(e: ModelEntry, s: InferenceSession): void {
     throw new YachayError('YCH_ERR_MODEL_CORRUPT', `model "${e.id}" (${modelPath(e)}) does not match models/manifest.json: ${problems.join('; ')}`);
   }
 }
+
+/**
+ * At start: every model the configuration turns on is in the manifest and its file checks
+ * out. All problems are reported at once, so one visit fixes them all.
+ */
+export function verifyModels(ids: string[], manifest: Manifest = loadManifest()): void {
+  const problems: string[] = [];
+  let code: 'YCH_ERR_MODEL_MISSING' | 'YCH_ERR_MODEL_CORRUPT' = 'YCH_ERR_MODEL_CORRUPT';
+  for (const id of ids) {
+    try {
+      verifiedFile(findModel(manifest, id));
+    } catch (err) {
+      if (err instanceof YachayError && err.code === 'YCH_ERR_MODEL_MISSING') code = 'YCH_ERR_MODEL_MISSING';
+      problems.push((err as Error).message);
+    }
+  }
+  if (problems.length) {
+    throw new YachayError(code, `${problems.join('; ')} (or turn the model off: optimize.models in the config, or --no-models)`);
+  }
+}

@@ -2,7 +2,7 @@ import t from 'tap';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isYachayError } from '../../../daemon/errors.js';
-import { findModel, loadManifest, modelPath, verifiedFile, type Manifest } from '../../../daemon/models/manifest.js';
+import { findModel, loadManifest, modelPath, verifiedFile, verifyModels, type Manifest } from '../../../daemon/models/manifest.js';
 
 // The manifest is the box's promise about its models: these tests break it on purpose.
 
@@ -51,4 +51,23 @@ t.test('an invalid manifest names what is wrong', async (t) => {
   t.throws(() => loadManifest(join(dir, 'twice.json')), /id "vad" appears twice/);
   writeFileSync(join(dir, 'broken.json'), '{');
   t.throws(() => loadManifest(join(dir, 'broken.json')), /cannot be read/);
+});
+
+t.test('at start, every enabled model is checked and every problem named at once', async (t) => {
+  const dir = t.testdir({ 'vad.onnx': 'not the model' });
+  const good = loadManifest();
+  const m: Manifest = {
+    version: 1,
+    models: good.models.filter((e) => e.id === 'vad' || e.id === 'face').map((e) => (
+      e.id === 'vad' ? { ...e, file: join(dir, 'vad.onnx') } : { ...e, file: join(dir, 'gone.tflite') })),
+  };
+  let err: unknown;
+  try { verifyModels(['vad', 'face', 'ghost'], m); } catch (e) { err = e; }
+  t.ok(isYachayError(err, 'YCH_ERR_MODEL_MISSING'), 'missing wins over corrupt as the code');
+  const msg = (err as Error).message;
+  t.match(msg, /model "vad".*sha256/, 'the altered file is named');
+  t.match(msg, /model "face".*gone\.tflite is missing/, 'the missing file is named');
+  t.match(msg, /model "ghost" is not in models\/manifest.json/, 'an unknown id is named');
+  t.match(msg, /--no-models/, 'and how to run without models');
+  t.doesNotThrow(() => verifyModels([], m), 'nothing enabled, nothing checked');
 });
