@@ -52,5 +52,40 @@
         }],
       ],
     },
+    {
+      # TensorFlow Lite binding (daemon/models/backends/tflite.ts), a separate .node so a
+      # broken TFLite install never stops the analysis kernels from loading. Links the C
+      # library that tfjs-tflite-node ships; the .so is copied next to the addon and found
+      # through rpath $ORIGIN, so build/Release can move as a whole. Only Linux x64/arm64
+      # have that library: elsewhere the target builds nothing and the loader says so.
+      'target_name': 'yachay_tflite',
+      'variables': {
+        'tflite_deps': '<(module_root_dir)/../node_modules/tfjs-tflite-node/cc_deps',
+        'conditions': [
+          ['target_arch=="arm64"', {'tflite_arch': 'linux_arm64'}, {'tflite_arch': 'linux_amd64'}],
+        ],
+      },
+      'conditions': [
+        ['OS=="linux" and (target_arch=="x64" or target_arch=="arm64")', {
+          'sources': ['src/tflite/addon.cc', 'src/tflite/session.cc'],
+          'include_dirs': [
+            "<!(node -p \"require('node-addon-api').include_dir\")",
+            '<(tflite_deps)/include',
+          ],
+          'defines': ['NAPI_VERSION=8', 'NAPI_DISABLE_CPP_EXCEPTIONS'],
+          'copies': [{
+            'destination': '<(PRODUCT_DIR)',
+            'files': ['<(tflite_deps)/<(tflite_arch)/libtensorflowlite_c.so'],
+          }],
+          'libraries': [
+            '-L<(tflite_deps)/<(tflite_arch)',
+            '-ltensorflowlite_c',
+            "-Wl,-rpath,'$$ORIGIN'",
+          ],
+        }, {
+          'type': 'none',
+        }],
+      ],
+    },
   ],
 }

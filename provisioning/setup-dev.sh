@@ -48,7 +48,15 @@ else
   say "npm dependencies up to date"
 fi
 
-if [ ! -f native/build/Release/yachay_native.node ] || [ -n "$(find native/src native/binding.gyp -newer native/build/Release/yachay_native.node 2>/dev/null | head -1)" ]; then
+# Two addons come out of one build (analysis kernels, TensorFlow Lite binding): rebuild when
+# either is missing or older than a source file.
+native_stale=0
+for addon in native/build/Release/yachay_native.node native/build/Release/yachay_tflite.node; do
+  if [ ! -f "$addon" ] || [ -n "$(find native/src native/binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
+    native_stale=1
+  fi
+done
+if [ "$native_stale" = 1 ]; then
   say "building the native analysis addon"
   npm run --silent build:native >&2
 else

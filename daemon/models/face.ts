@@ -1,0 +1,274 @@
+import { run } from '../optimize/ffmpeg.js';
+import { probe } from '../optimize/probe.js';
+import { YachayError } from '../errors.js';
+import type { InferenceSession, Tensor } from './runtime.js';
+
+/**
+ * Face detection with MediaPipe BlazeFace (short range) and what the encoder needs from it:
+ * one region of interest per shot, the teacher's face and the space below it where hands
+ * and board work happen. The model gives 896 anchor-relative boxes and logits; decoding,
+ * NMS and the per-shot region are pure functions here so they test without the model.
+ */
+export const FACE_SIZE = 128;
+const KEYPOINTS = 6; // eyes, nose tip, mouth centre, ear tragions
+const REG_STRIDE = 4 + 2 * KEYPOINTS;
+const LOGIT_CLAMP = 100; // as MediaPipe: keeps exp() finite on extreme logits
+
+export interface Anchor { cx: number; cy: number }
+
+/** Normalised to the frame the caller means (128×128 model input, or the source video). */
+export interface Box { xmin: number; ymin: number; xmax: number; ymax: number }
+
+export interface FaceDetection extends Box {
+  score: number;
+  /** [x, y] pairs in the same coordinates as the box */
+  keypoints: Array<[number, number]>;
+}
+
+export interface DecodeOptions {
+  /** sigmoid score below which an anchor is dropped; 0.5 as MediaPipe's short-range graph */
+  minScore?: number;
+  /** overlap above which two boxes are the same face */
+  iou?: number;
+  /** 'weighted' averages overlapping boxes by score (steadier across frames); 'plain' keeps the best */
+  nms?: 'weighted' | 'plain';
+}
+
+/**
+ * The SSD anchors of the short-range model: a 16×16 grid (stride 8) with 2 anchors per cell,
+ * then an 8×8 grid (strides 16, three layers merged) with 6 per cell; row-major, anchors of
+ * one cell adjacent. Fixed anchor size, so only centres matter: (x + 0.5) / grid.
+ */
+export function faceAnchors(): Anchor[] {
+  const out: Anchor[] = [];
+  for (const [grid, perCell] of [[16, 2], [8, 6]] as const) {
+    for (let y = 0; y < grid; y++) {
+      for (let x = 0; x < grid; x++) {
+        for (let k = 0; k < perCell; k++) out.push({ cx: (x + 0.5) / grid, cy: (y + 0.5) / grid });
+      }
+    }
+  }
+  return out;
+}
+
+const ANCHORS = faceAnchors();
+
+export function sigmoid(logit: number): number {
+  const x = Math.max(-LOGIT_CLAMP, Math.min(LOGIT_CLAMP, logit));
+  return 1 / (1 + Math.exp(-x));
+}
+
+/**
+ * Raw detections (before NMS) from the two outputs: regressors [896×16] in input pixels
+ * relative to the anchor centre (dx, dy, w, h, then 6 keypoints), logits [896].
+ */
+export function decodeFaces(regressors: Float32Array, logits: Float32Array, minScore = 0.5): FaceDetection[] {
+  if (logits.length !== ANCHORS.length || regressors.length !== ANCHORS.length * REG_STRIDE) {
+    throw new RangeError(`BlazeFace outputs: expected ${ANCHORS.length} anchors, got ${logits.length} logits and ${regressors.length / REG_STRIDE} boxes`);
+  }
+  const out: FaceDetection[] = [];
+  for (let i = 0; i < ANCHORS.length; i++) {
+    const score = sigmoid(logits[i]!);
+    if (score < minScore) continue;
+    const a = ANCHORS[i]!;
+    const r = i * REG_STRIDE;
+    const cx = regressors[r]! / FACE_SIZE + a.cx;
+    const cy = regressors[r + 1]! / FACE_SIZE + a.cy;
+    const w = regressors[r + 2]! / FACE_SIZE;
+    const h = regressors[r + 3]! / FACE_SIZE;
+    const keypoints: Array<[number, number]> = [];
+    for (let k = 0; k < KEYPOINTS; k++) {
+      keypoints.push([regressors[r + 4 + 2 * k]! / FACE_SIZE + a.cx, regressors[r + 5 + 2 * k]! / FACE_SIZE + a.cy]);
+    }
+    out.push({ score, xmin: cx - w / 2, ymin: cy - h / 2, xmax: cx + w / 2, ymax: cy + h / 2, keypoints });
+  }
+  return out;
+}
+
+export function iou(a: Box, b: Box): number {
+  const iw = Math.min(a.xmax, b.xmax) - Math.max(a.xmin, b.xmin);
+  const ih = Math.min(a.ymax, b.ymax) - Math.max(a.ymin, b.ymin);
+  if (iw <= 0 || ih <= 0) return 0;
+  const inter = iw * ih;
+  const union = (a.xmax - a.xmin) * (a.ymax - a.ymin) + (b.xmax - b.xmin) * (b.ymax - b.ymin) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Best first; each kept face absorbs the candidates that overlap it by more than `threshold`. */
+export function nonMaxSuppression(dets: readonly FaceDetection[], threshold = 0.3, mode: 'weighted' | 'plain' = 'weighted'): FaceDetection[] {
+  let rest = [...dets].sort((a, b) => b.score - a.score);
+  const kept: FaceDetection[] = [];
+  while (rest.length) {
+    const top = rest[0]!;
+    const group = rest.filter((d) => iou(top, d) > threshold);
+    // top always overlaps itself, unless its box is empty: then it stands alone
+    if (!group.includes(top)) group.unshift(top);
+    rest = rest.filter((d) => !group.includes(d));
+    if (mode === 'plain' || group.length === 1) { kept.push(top); continue; }
+    const total = group.reduce((s, d) => s + d.score, 0);
+    const avg = (f: (d: FaceDetection) => number): number => group.reduce((s, d) => s + f(d) * d.score, 0) / total;
+    kept.push({
+      score: top.score,
+      xmin: avg((d) => d.xmin), ymin: avg((d) => d.ymin), xmax: avg((d) => d.xmax), ymax: avg((d) => d.ymax),
+      keypoints: top.keypoints.map((_, k) => [avg((d) => d.keypoints[k]![0]), avg((d) => d.keypoints[k]![1])]),
+    });
+  }
+  return kept;
+}
+
+/** rgb24 bytes → float32 NHWC in [-1, 1], the range the model was trained on. */
+export function toInputTensor(rgb: Uint8Array, out = new Float32Array(FACE_SIZE * FACE_SIZE * 3)): Tensor {
+  for (let i = 0; i < out.length; i++) out[i] = rgb[i]! / 127.5 - 1;
+  return { dtype: 'float32', shape: [1, FACE_SIZE, FACE_SIZE, 3], data: out };
+}
+
+/**
+ * Faces in one 128×128 rgb24 frame (the caller scales and letterboxes), best first, boxes
+ * normalised to that frame. Outputs are found by shape, not name, so a re-exported model
+ * with other tensor names still works.
+ */
+export async function detectFaces(session: InferenceSession, rgb: Uint8Array, w: number, h: number, opts: DecodeOptions = {}): Promise<FaceDetection[]> {
+  if (w !== FACE_SIZE || h !== FACE_SIZE || rgb.length !== FACE_SIZE * FACE_SIZE * 3) {
+    throw new RangeError(`detectFaces takes a ${FACE_SIZE}x${FACE_SIZE} rgb24 frame, got ${w}x${h} (${rgb.length} bytes)`);
+  }
+  const input = session.inputs[0];
+  const regInfo = session.outputs.find((o) => o.shape.at(-1) === REG_STRIDE);
+  const logInfo = session.outputs.find((o) => o.shape.at(-1) === 1);
+  if (!input || !regInfo || !logInfo) {
+    throw new YachayError('YCH_ERR_MODEL_RUN', `not a BlazeFace model: outputs ${session.outputs.map((o) => `${o.name} [${o.shape.join(',')}]`).join(', ')}`);
+  }
+  const res = await session.run({ [input.name]: toInputTensor(rgb) });
+  const raw = decodeFaces(res[regInfo.name]!.data as Float32Array, res[logInfo.name]!.data as Float32Array, opts.minScore ?? 0.5);
+  return nonMaxSuppression(raw, opts.iou ?? 0.3, opts.nms ?? 'weighted');
+}
+
+/** Where a source frame lands inside the 128×128 model input (aspect ratio kept, black bars). */
+export interface Letterbox { width: number; height: number; padX: number; padY: number }
+
+export function letterbox(srcW: number, srcH: number, size = FACE_SIZE): Letterbox {
+  const scale = Math.min(size / srcW, size / srcH);
+  const width = Math.max(1, Math.min(size, Math.round(srcW * scale)));
+  const height = Math.max(1, Math.min(size, Math.round(srcH * scale)));
+  return { width, height, padX: Math.floor((size - width) / 2), padY: Math.floor((size - height) / 2) };
+}
+
+const clamp01 = (v: number): number => Math.max(0, Math.min(1, v));
+
+/** A detection in model-input coordinates → normalised source coordinates (clamped). */
+export function unletterbox(d: FaceDetection, lb: Letterbox, size = FACE_SIZE): FaceDetection {
+  const x = (v: number): number => clamp01((v * size - lb.padX) / lb.width);
+  const y = (v: number): number => clamp01((v * size - lb.padY) / lb.height);
+  return {
+    score: d.score, xmin: x(d.xmin), ymin: y(d.ymin), xmax: x(d.xmax), ymax: y(d.ymax),
+    keypoints: d.keypoints.map(([kx, ky]) => [x(kx), y(ky)]),
+  };
+}
+
+export interface FaceFrame {
+  /** seconds from the start of the video */
+  t: number;
+  /** best first, normalised to the displayed source frame */
+  faces: FaceDetection[];
+}
+
+export interface TrackOptions extends DecodeOptions {
+  /** seconds; default 0 */
+  start?: number;
+  /** seconds; default the end of the video */
+  end?: number;
+  /** analysis frames per second; default 2 (a face moves little in half a second) */
+  fps?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Faces over a stretch of video: ffmpeg samples `fps` frames per second, scaled to fit
+ * 128×128 with black bars, and each frame is detected as it arrives (the model is far
+ * faster than decoding, so frames never pile up).
+ */
+export async function faceTrack(session: InferenceSession, videoPath: string, opts: TrackOptions = {}): Promise<FaceFrame[]> {
+  const info = await probe(videoPath, opts.signal);
+  if (!info.video) throw new YachayError('YCH_ERR_INPUT_NOT_MEDIA', `${videoPath} has no video stream to look for faces in`);
+  const fps = opts.fps ?? 2;
+  const start = Math.max(0, opts.start ?? 0);
+  const end = opts.end ?? info.duration;
+  if (end <= start) return [];
+  // display size, so phone rotation and the letterbox mapping agree with what people see
+  const lb = letterbox(info.video.displayWidth, info.video.displayHeight);
+  const filter = [
+    `fps=${fps}`,
+    `scale=${lb.width}:${lb.height}:flags=area`,
+    'setsar=1',
+    `pad=${FACE_SIZE}:${FACE_SIZE}:${lb.padX}:${lb.padY}:black`,
+  ].join(',');
+  const args = ['-nostdin', '-v', 'error', '-ss', String(start), '-i', videoPath, '-t', String(end - start),
+    '-sn', '-vf', filter, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+
+  const frameBytes = FACE_SIZE * FACE_SIZE * 3;
+  const frames: FaceFrame[] = [];
+  let pending: Buffer = Buffer.alloc(0);
+  let index = 0;
+  let chain: Promise<void> = Promise.resolve();
+  let failure: unknown;
+  const onStdout = (chunk: Buffer): void => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= frameBytes) {
+      // copy: the chunk's memory is reused by the stream, and the run happens later
+      const frame = new Uint8Array(pending.subarray(0, frameBytes));
+      pending = pending.subarray(frameBytes);
+      const t = start + index++ / fps;
+      chain = chain.then(async () => {
+        if (failure) return;
+        try {
+          const faces = await detectFaces(session, frame, FACE_SIZE, FACE_SIZE, opts);
+          frames.push({ t, faces: faces.map((f) => unletterbox(f, lb)) });
+        } catch (err) {
+          failure = err;
+        }
+      });
+    }
+  };
+  await run('ffmpeg', args, { signal: opts.signal, onStdout });
+  await chain;
+  if (failure) throw failure;
+  return frames;
+}
+
+export interface Region { x: number; y: number; w: number; h: number }
+
+export interface RegionOptions {
+  /** face heights added below the face (hands, desk, board work) */
+  below?: number;
+  /** face widths added on each side */
+  sides?: number;
+  /** face heights added above (hair, a raised hand near the head) */
+  above?: number;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * One region of interest for a shot: the median face box (a stray false positive or a
+ * turned head moves a median far less than a union), grown downward and sideways to take
+ * in what the teacher shows, clamped to the frame. Undefined when fewer than half the
+ * frames have a face: then the shot is not a talking head and gets no region.
+ */
+export function shotRegion(track: readonly FaceFrame[], opts: RegionOptions = {}): Region | undefined {
+  const faces = track.map((f) => f.faces[0]).filter((f): f is FaceDetection => f !== undefined);
+  if (track.length === 0 || faces.length * 2 < track.length) return undefined;
+  const xmin = median(faces.map((f) => f.xmin));
+  const ymin = median(faces.map((f) => f.ymin));
+  const xmax = median(faces.map((f) => f.xmax));
+  const ymax = median(faces.map((f) => f.ymax));
+  const fw = xmax - xmin;
+  const fh = ymax - ymin;
+  const x0 = clamp01(xmin - (opts.sides ?? 0.5) * fw);
+  const x1 = clamp01(xmax + (opts.sides ?? 0.5) * fw);
+  const y0 = clamp01(ymin - (opts.above ?? 0.2) * fh);
+  const y1 = clamp01(ymax + (opts.below ?? 1.5) * fh);
+  return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+}
