@@ -5,8 +5,10 @@ import type { Analysis } from '../optimize/analyse.js';
 import type { Plan } from '../optimize/plan.js';
 import type { MediaInfo } from '../optimize/probe.js';
 import type { Shot } from '../optimize/shots.js';
-import { loadManifest } from './manifest.js';
 import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from './vad.js';
+import { faceTrack, shotRegion } from './face.js';
+import { findModel, loadManifest, verifiedFile } from './manifest.js';
+import { loadModel } from './runtime.js';
 
 /**
  * The models' say in the plan, between the rules (makePlan) and the encoder. Each model only
@@ -58,7 +60,34 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
     timings.vad = Math.round(performance.now() - t0);
     log.info({ vad: notes.vad, ms: timings.vad }, 'speech model: pauses coded as silence');
   }
+  const heads = plan.shots.filter((s) => s.cls === 'talking_head');
+  if (models.face && input.info.video && heads.length) {
+    const t0 = performance.now();
+    const entry = findModel(manifest, 'face');
+    const session = await loadModel(entry.backend, verifiedFile(entry));
+    const found: Array<{ shot: number; frames: number; withFace: number }> = [];
+    try {
+      const regions = new Map<number, ReturnType<typeof roundRegion>>();
+      for (const s of heads) {
+        const track = await faceTrack(session, input.info.path, { start: s.start, end: s.end, fps: 2, signal: input.signal });
+        const roi = shotRegion(track);
+        found.push({ shot: s.index, frames: track.length, withFace: track.filter((f) => f.faces.length > 0).length });
+        if (roi) regions.set(s.index, roundRegion(roi));
+      }
+      plan = { ...plan, shots: plan.shots.map((s) => (regions.has(s.index) ? { ...s, roi: regions.get(s.index) } : s)) };
+    } finally {
+      await session.dispose();
+    }
+    timings.face = Math.round(performance.now() - t0);
+    notes.face = { shots: found, regions: plan.shots.filter((s) => s.roi).length };
+    log.info({ face: notes.face, ms: timings.face }, 'face model: teacher regions');
+  }
   return { plan, timings, notes };
+}
+
+function roundRegion(r: { x: number; y: number; w: number; h: number }): { x: number; y: number; w: number; h: number } {
+  const q = (v: number): number => Math.round(v * 1000) / 1000;
+  return { x: q(r.x), y: q(r.y), w: q(r.w), h: q(r.h) };
 }
 
 function round1(x: number): number { return Math.round(x * 10) / 10; }

@@ -20,6 +20,11 @@ export interface ShotPlan {
   audio: AudioKind;
   /** why the settings are what they are, for the plan printout */
   reason: string;
+  /**
+   * Talking-head shots where the face model found the teacher: the face and the region below
+   * it, normalised to the frame. The encoder spends its bits there first.
+   */
+  roi?: { x: number; y: number; w: number; h: number } | undefined;
 }
 
 export interface RenditionPlan {
