@@ -1,4 +1,5 @@
 import { run } from '../optimize/ffmpeg.js';
+import { FAST_DECODE } from '../optimize/analyse.js';
 import { probe } from '../optimize/probe.js';
 import { YachayError } from '../errors.js';
 import type { InferenceSession, Tensor } from './runtime.js';
@@ -201,7 +202,7 @@ export async function faceTrack(session: InferenceSession, videoPath: string, op
     'setsar=1',
     `pad=${FACE_SIZE}:${FACE_SIZE}:${lb.padX}:${lb.padY}:black`,
   ].join(',');
-  const args = ['-nostdin', '-v', 'error', '-ss', String(start), '-i', videoPath, '-t', String(end - start),
+  const args = ['-nostdin', '-v', 'error', ...FAST_DECODE, '-ss', String(start), '-i', videoPath, '-t', String(end - start),
     '-sn', '-vf', filter, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
 
   const frameBytes = FACE_SIZE * FACE_SIZE * 3;

