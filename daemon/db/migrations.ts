@@ -64,6 +64,29 @@ const MIGRATIONS: string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // 3: the rate model's registry (every trained version, why it was kept or refused) and the
+  // shot each encode came from; a NULL shot_index is a row recorded before this migration
+  `
+  ALTER TABLE encodes ADD COLUMN source TEXT;
+  ALTER TABLE encodes ADD COLUMN shot_index INTEGER;
+  CREATE INDEX encodes_lesson ON encodes (lesson_id);
+  CREATE TABLE model_versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    -- where the file was installed in the data folder, and its bytes (a few KB), so a rollback
+    -- works even when the file was deleted
+    file TEXT,
+    blob BLOB,
+    sha256 TEXT,
+    metrics_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'retired', 'rejected')),
+    parent INTEGER REFERENCES model_versions (id),
+    created_at INTEGER NOT NULL,
+    UNIQUE (model, version)
+  );
+  CREATE UNIQUE INDEX model_versions_one_active ON model_versions (model) WHERE status = 'active';
+  `,
 ];
 
 export function migrate(db: Db): number {
