@@ -17,6 +17,7 @@ import { registerPlayer } from './http/player.js';
 import { makeSampleLecture } from './sample/lecture.js';
 import type { Service } from './service.js';
 import { verifyModels } from './models/manifest.js';
+import { recordEncodes } from './models/rate/store.js';
 
 /**
  * The edge role's composition root: builds every service of a school box on one database and
@@ -60,7 +61,10 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   };
   const worker = new WorkerService({
     queue, cfg: cfg.jobs, log: log.child({ svc: 'worker' }), onEvent,
-    handlers: { [OPTIMIZE]: createOptimizeHandler({ lessons, paths, cfg: cfg.optimize }) },
+    handlers: { [OPTIMIZE]: createOptimizeHandler({
+      lessons, paths, cfg: cfg.optimize, dataDir: cfg.dataDir,
+      recordEncodes: (rows) => recordEncodes(db, rows),
+    }) },
   });
   let app: App | undefined;
   const http = new HttpService({

@@ -20,6 +20,8 @@ Uso / usage:
                                                   crea una cuenta (contraseña por teclado o stdin)
   yachay users list | users remove <name>
   yachay check-config                             valida la configuración / validate the config
+  yachay models check|list|train|rollback|collect|export-data|import-data
+                                                  modelos del plan / the plan's models (yachay models --help)
 
 Opciones / options:
   --config FILE      JSON config (also YACHAY_CONFIG); every key also as YACHAY_* env
@@ -80,6 +82,8 @@ function overridesFrom(v: Values): Record<string, unknown> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `models` has its own options (--seeds, --json…): it parses its arguments itself
+  if (argv[0] === 'models') return modelsCommand(argv.slice(1));
   let values: Values; let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
@@ -143,6 +147,23 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+async function modelsCommand(argv: string[]): Promise<number> {
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort(new YachayError('YCH_ERR_ABORTED', 'stopped by a signal'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const cfg = loadConfig({ env: { YACHAY_LOG_LEVEL: 'warn', ...process.env } });
+    const { runModels } = await import('./models/cli.js');
+    return await runModels(argv, { dataDir: cfg.dataDir, log: createLogger(cfg.log.level), signal: abort.signal });
+  } catch (err) {
+    return report(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 function report(err: unknown): number {
   if (isYachayError(err)) {
     process.stderr.write(`yachay: error ${err.code}: ${err.message}\n  → ${err.hint}\n`);
@@ -167,7 +188,7 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
   const out = values.out ?? defaultOut(cfg, input);
   const progress = createProgress(process.stderr, values.quiet || values.plan);
   const t0 = performance.now();
-  const res = await optimize({ input, out, planOnly: values.plan }, { cfg: cfg.optimize, log, kernels, progress, signal });
+  const res = await optimize({ input, out, planOnly: values.plan }, { cfg: cfg.optimize, log, kernels, progress, signal, dataDir: cfg.dataDir });
   if (values.plan) {
     process.stdout.write(JSON.stringify({ plan: res.plan, shots: res.shots }, null, 2) + '\n');
     return 0;

@@ -12,6 +12,7 @@ import type { Progress } from '../optimize/progress.js';
 import { LESSON_ID } from '../catalog/lessons.js';
 import type { Lessons, RenditionInfo } from '../catalog/lessons.js';
 import type { Job } from './queue.js';
+import type { EncodeRow } from '../models/rate/sweep.js';
 import type { JobContext, JobHandler } from './worker.js';
 
 /**
@@ -34,6 +35,10 @@ export interface OptimizeJobDeps {
   cfg: Readonly<OptimizeConfig>;
   /** default: loadNative() on the first job */
   kernels?: NativeKernels;
+  /** where the lowest rendition's measured encodes are kept for `yachay models train` */
+  recordEncodes?: ((rows: EncodeRow[]) => void) | undefined;
+  /** the box's data folder: its own rate model version */
+  dataDir?: string | undefined;
 }
 
 export function parsePayload(p: unknown): OptimizePayload {
@@ -108,7 +113,7 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
         await removeStaleTemp(paths.store, lessonId, ctx.log);
         const input = isAbsolute(source) ? source : resolve(paths.sources, source);
         const result = await optimize({ input, out: join(paths.store, lessonId) }, {
-          cfg, log: ctx.log, kernels, signal: ctx.signal,
+          cfg, log: ctx.log, kernels, signal: ctx.signal, dataDir: deps.dataDir,
           progress: forwardingProgress((f, stage) => ctx.progress(f, stage)),
         });
         const ready = lessons.markReady(lessonId, {
@@ -121,6 +126,14 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
           },
         });
         if (!ready) ctx.log.warn({ lessonId }, 'lesson removed while it was optimized; its package stays in the store');
+        if (deps.recordEncodes && result.observed.length) {
+          // training data, not the lesson: a failure here is logged, the lesson stays ready
+          try {
+            deps.recordEncodes(result.observed.map((r) => ({ ...r, lesson: lessonId })));
+          } catch (err) {
+            ctx.log.warn({ err, lessonId }, 'encodes not recorded for the rate model');
+          }
+        }
       } finally {
         active.delete(lessonId);
       }

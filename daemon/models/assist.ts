@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { ModelsConfig } from '../config/schema.js';
+import type { Floors, ModelsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Analysis } from '../optimize/analyse.js';
 import type { Plan } from '../optimize/plan.js';
@@ -9,6 +9,12 @@ import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from './vad.js';
 import { faceTrack, shotRegion } from './face.js';
 import { findModel, loadManifest, verifiedFile } from './manifest.js';
 import { loadModel } from './runtime.js';
+import { shotFeatures } from './rate/features.js';
+import { loadRateModel, pickQp } from './rate/predict.js';
+import { floorOf } from './rate/sweep.js';
+
+/** predicted quality must clear the floor by this much: 1.5–3× the held-out error per class */
+export const RATE_MARGIN = 0.01;
 
 /**
  * The models' say in the plan, between the rules (makePlan) and the encoder. Each model only
@@ -21,6 +27,9 @@ export interface AssistInput {
   shots: Shot[];
   plan: Plan;
   models: Readonly<ModelsConfig>;
+  floors: Readonly<Floors>;
+  /** the box's data folder: its own rate model version, if it trained one */
+  dataDir?: string | undefined;
   log: Logger;
   signal?: AbortSignal | undefined;
 }
@@ -81,6 +90,29 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
     timings.face = Math.round(performance.now() - t0);
     notes.face = { shots: found, regions: plan.shots.filter((s) => s.roi).length };
     log.info({ face: notes.face, ms: timings.face }, 'face model: teacher regions');
+  }
+  const low = plan.renditions[0];
+  if (models.rate && low) {
+    const t0 = performance.now();
+    const rate = await loadRateModel(input.dataDir, manifest);
+    const picked: Array<{ shot: number; cls: string; rule: number; model: number }> = [];
+    try {
+      const qps: number[] = [];
+      for (const [i, shot] of input.shots.entries()) {
+        const rule = low.shots[i]!;
+        const feats = shotFeatures(shot, { width: low.width, height: low.height, fps: rule.fps });
+        const qp = await pickQp(rate.session, feats, floorOf(shot.cls, input.floors).floor, { margin: RATE_MARGIN, fallback: rule.qp });
+        qps.push(qp);
+        picked.push({ shot: shot.index, cls: shot.cls, rule: rule.qp, model: qp });
+      }
+      // only the lowest rendition, the one every student pays for and the model was trained on
+      plan = { ...plan, renditions: plan.renditions.map((r, k) => (k !== 0 ? r : { ...r, shots: r.shots.map((s, i) => ({ ...s, qp: qps[i]! })) })) };
+    } finally {
+      await rate.session.dispose();
+    }
+    timings.rate = Math.round(performance.now() - t0);
+    notes.rate = { model: rate.source, file: rate.file, shots: picked };
+    log.info({ rate: notes.rate, ms: timings.rate }, 'rate model: quantiser per shot');
   }
   return { plan, timings, notes };
 }

@@ -17,6 +17,8 @@ import type { PackageSummary } from './package.js';
 import type { VerifyReport } from './verify.js';
 import type { Progress } from './progress.js';
 import { exists, ioError, publishDir } from '../util/atomic.js';
+import { observedRows } from '../models/rate/observe.js';
+import type { EncodeRow } from '../models/rate/sweep.js';
 
 export interface OptimizeRequest {
   input: string;
@@ -30,6 +32,8 @@ export interface OptimizeDeps {
   kernels: NativeKernels;
   progress: Progress;
   signal?: AbortSignal | undefined;
+  /** the box's data folder, where its own model versions live */
+  dataDir?: string | undefined;
 }
 
 export interface OptimizeResult {
@@ -41,6 +45,8 @@ export interface OptimizeResult {
   verify?: VerifyReport | undefined;
   attempts: number;
   timings: Record<string, number>;
+  /** every verified encode of the lowest rendition, per shot: the rate model's feedback */
+  observed: EncodeRow[];
   /** what each assisting model decided (absent with --no-models) */
   models?: Record<string, unknown> | undefined;
 }
@@ -84,12 +90,15 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     signal, onProgress: (s) => progress.update(s / info.duration),
   }));
   const shots = findShots(an, info.duration);
-  let plan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
+  const rulePlan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
+  let plan = rulePlan;
   let modelNotes: Record<string, unknown> | undefined;
   if (cfg.models.vad || cfg.models.face || cfg.models.rate) {
     // loaded on first use: a rules-only run never touches the inference runtimes
     const { assistPlan } = await import('../models/assist.js');
-    const assisted = await timed('models', 0.05, () => assistPlan({ info, analysis: an, shots, plan, models: cfg.models, log, signal }));
+    const assisted = await timed('models', 0.05, () => assistPlan({
+      info, analysis: an, shots, plan, models: cfg.models, floors: cfg.floors, dataDir: deps.dataDir, log, signal,
+    }));
     plan = assisted.plan;
     modelNotes = assisted.notes;
     for (const [k, v] of Object.entries(assisted.timings)) timings[`model:${k}`] = v;
@@ -98,7 +107,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
   if (an.audio) an.audio.pcm = undefined;
   if (req.planOnly) {
     progress.done();
-    return { input: info, plan, shots, attempts: 0, timings, models: modelNotes };
+    return { input: info, plan, shots, attempts: 0, timings, models: modelNotes, observed: [] };
   }
 
   const outAbs = resolve(req.out);
@@ -108,6 +117,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
   try {
     await mkdir(tmp, { recursive: true });
     let report: VerifyReport | undefined;
+    const observed: EncodeRow[] = [];
     let attempts = 0;
     let only: string[] | undefined; let withAudio = true;
     for (;;) {
@@ -122,6 +132,8 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       report = await timed(attempts === 1 ? 'verify' : `verify#${attempts}`, attempts === 1 ? 0.2 : 0, () => verify(plan, info.path, tmp, {
         floors: cfg.floors, signal, lang: cfg.ocrLang, speech: speechIntervals(an.audio),
       }));
+      // a re-encode only re-measures what it changed: rows come from the attempts that measured them
+      if (attempts === 1 || (only?.length ?? 0) > 0) observed.push(...observedRows(basename(req.input), plan, shots, report, cfg.floors));
       log.info({ attempt: attempts, ocr: report.ocrRatio, stoi: report.stoi, ssim: report.ssim, failed: report.failedClasses, audioFailed: report.audioFailed }, 'verified');
       if (report.failedClasses.length === 0 && !report.audioFailed) break;
       if (attempts >= cfg.maxAttempts) {
@@ -132,7 +144,10 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       if (r0 && report.failedClasses.length) {
         const floorOf = (c: ShotClass): number => (c === 'motion' ? cfg.floors.ssimMotion : cfg.floors.ssimTalkingHead);
         const near = report.failedClasses.filter((c) => report!.ssim[c] !== undefined && floorOf(c) - report!.ssim[c]! < NEAR_MISS);
-        plan = withMoreBits(plan, r0, report.failedClasses, 3, near);
+        // a class the model pushed past the rules' quantiser and that missed goes back to the
+        // rules first: a wrong guess costs one encode, never the lesson
+        const back = backToRules(plan, rulePlan, r0, report.failedClasses);
+        plan = withMoreBits(back.plan, r0, report.failedClasses.filter((c) => !back.classes.includes(c)), 3, near);
       }
       if (report.audioFailed && plan.audio) {
         // a pause gated too eagerly can clip words: drop the gate before spending more bits
@@ -153,7 +168,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       return summary;
     });
     progress.done();
-    return { input: info, plan, shots, out: outAbs, package: pkg, verify: report, attempts, timings, models: modelNotes };
+    return { input: info, plan, shots, out: outAbs, package: pkg, verify: report, attempts, timings, models: modelNotes, observed };
   } catch (err) {
     // ffmpeg does not always say ENOSPC: on a full disk it may leave a truncated playlist that
     // only the next step trips over, so the disk itself is asked before blaming anything else
@@ -165,6 +180,24 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     if (isYachayError(err)) throw err;
     throw ioError(err, `optimizing ${req.input}`);
   }
+}
+
+/** Shots of the missed classes coded coarser than the rules said get the rules' quantiser back. */
+export function backToRules(plan: Plan, rules: Plan, renditionId: string, missed: ShotClass[]): { plan: Plan; classes: ShotClass[] } {
+  const ruleR = rules.renditions.find((r) => r.id === renditionId);
+  if (!ruleR) return { plan, classes: [] };
+  const classes = new Set<ShotClass>();
+  const renditions = plan.renditions.map((r) => r.id !== renditionId ? r : {
+    ...r,
+    shots: r.shots.map((s, i) => {
+      const cls = plan.shots[i]!.cls;
+      const rule = ruleR.shots[i]!;
+      if (!missed.includes(cls) || s.qp <= rule.qp) return s;
+      classes.add(cls);
+      return { ...s, qp: rule.qp };
+    }),
+  });
+  return { plan: { ...plan, renditions }, classes: [...classes] };
 }
 
 /** Less than 1 MiB left for us on the output's filesystem. */

@@ -10,6 +10,7 @@ import { JobQueue } from '../../daemon/jobs/queue.js';
 import { WorkerService } from '../../daemon/jobs/worker.js';
 import type { JobEvent } from '../../daemon/jobs/worker.js';
 import { OPTIMIZE, createOptimizeHandler } from '../../daemon/jobs/optimize-job.js';
+import { recordEncodes } from '../../daemon/models/rate/store.js';
 
 /**
  * The worker wired as the edge role wires it, over a real data dir: SQLite file, content store,
@@ -18,8 +19,8 @@ import { OPTIMIZE, createOptimizeHandler } from '../../daemon/jobs/optimize-job.
  */
 export interface JobsRig { db: Db; paths: DataPaths; lessons: Lessons; queue: JobQueue; worker: WorkerService; close(): Promise<void> }
 
-export function jobsRig(dataDir: string, opts: { jobs?: Partial<JobsConfig>; onEvent?: (e: JobEvent) => void; logLevel?: string } = {}): JobsRig {
-  const cfg = loadConfig({ env: {}, overrides: { dataDir, optimize: { verify: false, preset: 'ultrafast' } } });
+export function jobsRig(dataDir: string, opts: { jobs?: Partial<JobsConfig>; onEvent?: (e: JobEvent) => void; logLevel?: string; verify?: boolean } = {}): JobsRig {
+  const cfg = loadConfig({ env: {}, overrides: { dataDir, optimize: { verify: opts.verify ?? false, preset: 'ultrafast' } } });
   const paths = dataPaths(dataDir);
   const db = openDb(paths.db);
   const lessons = new Lessons(db);
@@ -28,7 +29,9 @@ export function jobsRig(dataDir: string, opts: { jobs?: Partial<JobsConfig>; onE
   const log = createLogger(opts.logLevel ?? 'silent');
   const worker = new WorkerService({
     queue, cfg: jobs, log, onEvent: opts.onEvent, pollMs: 100,
-    handlers: { [OPTIMIZE]: createOptimizeHandler({ lessons, paths, cfg: cfg.optimize }) },
+    handlers: {
+      [OPTIMIZE]: createOptimizeHandler({ lessons, paths, cfg: cfg.optimize, dataDir, recordEncodes: (rows) => recordEncodes(db, rows) }),
+    },
   });
   return {
     db, paths, lessons, queue, worker,

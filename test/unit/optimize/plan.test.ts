@@ -102,3 +102,17 @@ t.test('a near miss on motion gets a finer quantiser, not more frames', async (t
   t.equal(near.renditions[0]!.shots[1]!.fps, plan.renditions[0]!.shots[1]!.fps);
   t.equal(near.renditions[0]!.shots[1]!.qp, plan.renditions[0]!.shots[1]!.qp - 3);
 });
+
+t.test('a class the model pushed too far goes back to the rules; the others step as before', async (t) => {
+  const { backToRules } = await import('../../../daemon/optimize/optimizer.js');
+  const rules = makePlan(info, [shot(0, 0, 12, 'slide'), shot(1, 12, 20, 'motion'), shot(2, 20, 30, 'talking_head')], { segmentSeconds: 6 });
+  const r0 = rules.renditions[0]!;
+  // the model: slide +9, motion +9, head left alone
+  const assisted = { ...rules, renditions: [{ ...r0, shots: r0.shots.map((s, i) => (i < 2 ? { ...s, qp: s.qp + 9 } : s)) }, rules.renditions[1]!] };
+  const back = backToRules(assisted, rules, 'v0', ['motion', 'talking_head']);
+  t.same(back.classes, ['motion'], 'only the raised class that missed');
+  t.equal(back.plan.renditions[0]!.shots[1]!.qp, r0.shots[1]!.qp, 'motion back to the rules');
+  t.equal(back.plan.renditions[0]!.shots[0]!.qp, r0.shots[0]!.qp + 9, 'the slide kept its model quantiser: it met its floor');
+  t.equal(back.plan.renditions[0]!.shots[2]!.qp, r0.shots[2]!.qp, 'the head was at the rules already: withMoreBits handles it');
+  t.same(back.plan.renditions[1], rules.renditions[1], 'other renditions untouched');
+});
