@@ -31,6 +31,10 @@ const USAGE = `Uso / usage: yachay models <check|list|train|rollback|collect|exp
   rollback                                vuelve a la versión anterior / restore the previous version
   collect --seeds 11-18 [--lang es,en] [--seconds N] [--jsonl FILE]
                                           una clase por semilla e idioma / one lecture per seed and language
+  collect --files A.mp4,B.mp4 | --from DIR [--lang es|en] [--offsets=-6,-3,0,3,6,9] [--jsonl FILE]
+                                          clases existentes (DIR: cada */lecture.mp4); la clase se llama
+                                          como su carpeta / existing lectures (DIR: every */lecture.mp4);
+                                          each is named after its folder
   export-data [--out FILE]                exporta los datos en JSONL / export the dataset as JSONL
   import-data FILE                        importa un JSONL / import a JSONL file
   --data-dir DIR   carpeta de datos / data folder      --json   salida JSON / JSON output`;
@@ -41,6 +45,9 @@ const OPTIONS = {
   seeds: { type: 'string' },
   lang: { type: 'string' },
   seconds: { type: 'string' },
+  files: { type: 'string' },
+  from: { type: 'string' },
+  offsets: { type: 'string' },
   jsonl: { type: 'string' },
   out: { type: 'string' },
   seed: { type: 'string' },
@@ -169,8 +176,66 @@ function fmt(x: number | undefined): string {
 type Values = Record<string, string | boolean | undefined>;
 type Print = (obj: unknown, text: string) => void;
 
+/** "-6,-3,0,3" → [-6, -3, 0, 3] (QP offsets from the class default). */
+export function parseOffsets(spec: string): number[] {
+  const out = spec.split(',').map((p) => Number(p.trim()));
+  if (!out.length || out.some((n) => !Number.isInteger(n) || n < -20 || n > 20)) {
+    throw new YachayError('YCH_ERR_USAGE', `--offsets takes integers from -20 to 20 separated by commas, e.g. --offsets=-6,-3,0,3,6,9 (got ${spec})`);
+  }
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+/**
+ * The lectures `collect --files/--from` sweeps. A lecture is named after its folder
+ * (…/es-11/lecture.mp4 → es-11), so the held-out split stays by lecture; a name ending in
+ * -1, -2 or -3 (the benchmark's seeds, e.g. es-1) is refused, and so are two files with one name.
+ * The OCR language comes from a groundtruth.json next to the file ("lang"), else from the name
+ * (es-…/en-…, or …-es-N), else from --lang when it names one language.
+ */
+export async function lectureFiles(values: Values): Promise<Array<{ file: string; lesson: string; lang: 'es' | 'en' }>> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { basename, dirname } = await import('node:path');
+  let files: string[] = [];
+  if (typeof values.files === 'string') files.push(...values.files.split(',').map((f) => f.trim()).filter(Boolean).map((f) => resolve(f)));
+  if (typeof values.from === 'string') {
+    const root = resolve(values.from);
+    const found: string[] = [];
+    const walk = async (dir: string, depth: number): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        if (e.isDirectory() && depth < 4) await walk(join(dir, e.name), depth + 1);
+        else if (e.isFile() && e.name === 'lecture.mp4' && dir !== root) found.push(join(dir, e.name));
+      }
+    };
+    await walk(root, 0);
+    files.push(...found.sort());
+  }
+  files = [...new Set(files)];
+  if (!files.length) throw new YachayError('YCH_ERR_USAGE', 'collect --files/--from: no lecture files found');
+  const fallback = typeof values.lang === 'string' && /^(es|en)$/.test(values.lang.trim()) ? values.lang.trim() as 'es' | 'en' : undefined;
+  const seen = new Set<string>();
+  const out: Array<{ file: string; lesson: string; lang: 'es' | 'en' }> = [];
+  for (const file of files) {
+    if (!existsSync(file)) throw new YachayError('YCH_ERR_USAGE', `collect: ${file} does not exist`);
+    const lesson = basename(dirname(file));
+    // seeds 1–3 make the benchmark's lectures (es-1, en-2, …): never train on them
+    if (/-[123]$/.test(lesson)) throw new YachayError('YCH_ERR_USAGE', `${lesson} looks like a benchmark lecture (seeds 1-3); collect from others`);
+    if (seen.has(lesson)) throw new YachayError('YCH_ERR_USAGE', `two lectures named ${lesson}: lectures are named after their folder`);
+    seen.add(lesson);
+    let lang: 'es' | 'en' | undefined;
+    try {
+      const gt = JSON.parse(await readFile(join(dirname(file), 'groundtruth.json'), 'utf8')) as { lang?: unknown };
+      if (gt.lang === 'es' || gt.lang === 'en') lang = gt.lang;
+    } catch { /* no ground truth next to it */ }
+    lang ??= (/(?:^|-)(es|en)-\d+$/.exec(lesson)?.[1] as 'es' | 'en' | undefined) ?? fallback;
+    if (!lang) throw new YachayError('YCH_ERR_USAGE', `collect: cannot tell the language of ${lesson}; pass --lang es or --lang en`);
+    out.push({ file, lesson, lang });
+  }
+  return out;
+}
+
 async function collect(values: Values, dataDir: string, ctx: ModelsContext, print: Print): Promise<number> {
-  if (typeof values.seeds !== 'string') throw new YachayError('YCH_ERR_USAGE', 'collect needs --seeds, e.g. --seeds 11-18');
+  if (typeof values.files === 'string' || typeof values.from === 'string') return collectFiles(values, dataDir, ctx, print);
+  if (typeof values.seeds !== 'string') throw new YachayError('YCH_ERR_USAGE', 'collect needs --seeds (e.g. --seeds 11-18), --files or --from');
   const seeds = parseSeeds(values.seeds);
   // seeds 1–3 generate the benchmark's lectures: training on them would grade the model on its own homework
   const bench = seeds.filter((s) => s >= 1 && s <= 3);
@@ -178,6 +243,7 @@ async function collect(values: Values, dataDir: string, ctx: ModelsContext, prin
   const langs = String(values.lang ?? 'es,en').split(',').map((l) => l.trim());
   for (const l of langs) if (l !== 'es' && l !== 'en') throw new YachayError('YCH_ERR_USAGE', `--lang takes es and/or en (got ${l})`);
   const seconds = intOpt(values.seconds as string | undefined, 'seconds', 10, 600) ?? 60;
+  const offsets = typeof values.offsets === 'string' ? parseOffsets(values.offsets) : undefined;
   const [{ makeSampleLecture }, { sweepFile, lectureVariant }, { recordEncodes, appendJsonl }, { loadNative }] = await Promise.all([
     import('../sample/lecture.js'), import('./rate/sweep.js'), import('./rate/store.js'), import('../analysis/native.js'),
   ]);
@@ -195,7 +261,7 @@ async function collect(values: Values, dataDir: string, ctx: ModelsContext, prin
       const file = join(work, `${lesson}.mp4`);
       await makeSampleLecture(file, { ...sample, signal: ctx.signal });
       const rows = await sweepFile(file, {
-        lesson, kernels, size, lang: lang === 'es' ? 'spa' : 'eng', signal: ctx.signal, progress, progressWeight: 1 / lectures.length,
+        lesson, kernels, size, lang: lang === 'es' ? 'spa' : 'eng', signal: ctx.signal, progress, progressWeight: 1 / lectures.length, offsets,
         floors: { ocrRatio: 0.97, ssimTalkingHead: 0.95, ssimMotion: 0.75, stoi: 0.96 },
       });
       // each lecture is committed as soon as it is done: an abort keeps the lectures before it
@@ -209,6 +275,40 @@ async function collect(values: Values, dataDir: string, ctx: ModelsContext, prin
   } finally {
     db.close();
     await rm(work, { recursive: true, force: true });
+  }
+  progress.done();
+  const total = done.reduce((n, d) => n + d.rows, 0);
+  print({ lectures: done, rows: total }, `${done.length} clases, ${total} filas / lectures, rows:\n` + done.map((d) => `  ${d.lesson}  ${d.rows} rows  ${d.seconds} s  ${(d.ms / 1000).toFixed(0)} s wall`).join('\n'));
+  return 0;
+}
+
+/** collect from lecture files already on disk: each swept at the size makePlan would pick for it. */
+async function collectFiles(values: Values, dataDir: string, ctx: ModelsContext, print: Print): Promise<number> {
+  const lectures = await lectureFiles(values);
+  const offsets = typeof values.offsets === 'string' ? parseOffsets(values.offsets) : undefined;
+  const [{ sweepFile }, { recordEncodes, appendJsonl }, { loadNative }, { probe }] = await Promise.all([
+    import('./rate/sweep.js'), import('./rate/store.js'), import('../analysis/native.js'), import('../optimize/probe.js'),
+  ]);
+  const kernels = loadNative();
+  const progress = createProgress(ctx.err ?? process.stderr, Boolean(values.quiet));
+  const db = openDb(dataPaths(dataDir).db);
+  const done: Array<{ lesson: string; rows: number; seconds: number; ms: number }> = [];
+  try {
+    for (const { file, lesson, lang } of lectures) {
+      const t0 = performance.now();
+      const info = await probe(file, ctx.signal);
+      const rows = await sweepFile(file, {
+        lesson, kernels, lang: lang === 'es' ? 'spa' : 'eng', signal: ctx.signal, progress, progressWeight: 1 / lectures.length, offsets,
+        floors: { ocrRatio: 0.97, ssimTalkingHead: 0.95, ssimMotion: 0.75, stoi: 0.96 },
+      });
+      recordEncodes(db, rows);
+      if (typeof values.jsonl === 'string') await appendJsonl(resolve(values.jsonl), rows);
+      const ms = Math.round(performance.now() - t0);
+      done.push({ lesson, rows: rows.length, seconds: Math.round(info.duration), ms });
+      ctx.log.info({ lesson, rows: rows.length, ms }, 'lecture swept');
+    }
+  } finally {
+    db.close();
   }
   progress.done();
   const total = done.reduce((n, d) => n + d.rows, 0);

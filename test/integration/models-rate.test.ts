@@ -8,7 +8,8 @@ import { makeSampleLecture } from '../../daemon/sample/lecture.js';
 import { createProgress } from '../../daemon/optimize/progress.js';
 import { sweepFile } from '../../daemon/models/rate/sweep.js';
 import { FEATURE_COUNT } from '../../daemon/models/rate/features.js';
-import { runModels } from '../../daemon/models/cli.js';
+import { lectureFiles, parseOffsets, runModels } from '../../daemon/models/cli.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadRateModel, pickQp } from '../../daemon/models/rate/predict.js';
 import { SHIPPED_DATASET, readJsonl } from '../../daemon/models/rate/store.js';
 import { QP_INDEX } from '../../daemon/models/rate/features.js';
@@ -69,10 +70,32 @@ t.test('yachay models: list on an empty box, usage errors, benchmark seeds refus
   await t.rejects(runModels(['rollback'], ctx), { code: 'YCH_ERR_MODEL_MISSING' }, 'nothing to roll back');
 });
 
+t.test('collect --files/--from: lectures named after their folder, benchmark names refused', async (t) => {
+  const dir = t.testdir();
+  const mk = (name: string, gt?: object): string => {
+    mkdirSync(join(dir, 'lec', name), { recursive: true });
+    writeFileSync(join(dir, 'lec', name, 'lecture.mp4'), '');
+    if (gt) writeFileSync(join(dir, 'lec', name, 'groundtruth.json'), JSON.stringify(gt));
+    return join(dir, 'lec', name, 'lecture.mp4');
+  };
+  const a = mk('eval-es-11'); const b = mk('talk', { lang: 'en' });
+  t.same((await lectureFiles({ from: join(dir, 'lec') })).map((l) => [l.lesson, l.lang]), [['eval-es-11', 'es'], ['talk', 'en']]);
+  t.same((await lectureFiles({ files: `${a},${b}` })).map((l) => l.lesson), ['eval-es-11', 'talk']);
+  const c = mk('clase');
+  await t.rejects(lectureFiles({ files: c }), { code: 'YCH_ERR_USAGE' }, 'no language known');
+  t.same((await lectureFiles({ files: c, lang: 'es' })).map((l) => l.lang), ['es']);
+  const bench = mk('es-1');
+  await t.rejects(lectureFiles({ files: bench }), /benchmark/, 'es-1 is a benchmark lecture');
+  await t.rejects(lectureFiles({ from: join(dir, 'nothing-here-' + Date.now()) }));
+  t.same(parseOffsets('9,-6,0,-3'), [-6, -3, 0, 9]);
+  t.throws(() => parseOffsets('1,x'), /offsets/);
+});
+
 t.test('the shipped model loads through the manifest and picks a QP inside the class range', async (t) => {
   const rows = await readJsonl(SHIPPED_DATASET);
   const lectures = new Set(rows.map((r) => r.lesson));
-  t.ok([...lectures].every((l) => /^(es|en)-1[1-8]$/.test(l)), 'training lectures come from seeds 11-18 only');
+  t.ok([...lectures].every((l) => /^(es|en)-1[1-8]$/.test(l) || /^eval-(es|en)-1[1-6]$/.test(l)), 'training lectures come from seeds 11-18 only');
+  t.ok(lectures.has('es-11') && lectures.has('en-18'), 'sample-generator lectures');
   const m = await loadRateModel(undefined);
   t.teardown(() => m.session.dispose());
   t.equal(m.source, 'shipped');

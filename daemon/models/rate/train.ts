@@ -101,20 +101,36 @@ function hash(s: string): number {
 export interface Split { train: EncodeRow[]; heldOut: EncodeRow[]; heldOutLessons: string[] }
 
 /**
+ * Where a lecture comes from: the part of its name before "<lang>-<seed>" ("eval-es-11" →
+ * "eval"; "es-11", and names without a language and seed, → ""). Lectures of one source share
+ * a generator, so each source with two or more lectures keeps at least one held out.
+ */
+export function lectureSource(lesson: string): string {
+  return /^(.*?)-?(?:es|en)-\d+$/.exec(lesson)?.[1] ?? '';
+}
+
+/**
  * Held out by LECTURE: rows of one shot at neighbouring QPs are near-copies of each other, so a
  * row split would grade the model on rows it has all but seen. A lecture is held out when its
  * name hashes into the lowest `share` of the range, so adding lectures never moves old ones
- * from one side to the other; with few lectures at least one is held out and one kept.
+ * from one side to the other; a source of two or more lectures with none there gives up its
+ * lowest-hashing one (so content unlike the rest is also graded), and with few lectures at
+ * least one is held out and one kept.
  */
 export function splitByLecture(rows: readonly EncodeRow[], share = 0.25): Split {
   const lessons = [...new Set(rows.map((r) => r.lesson))].sort();
   if (lessons.length < 2) throw new YachayError('YCH_ERR_USAGE', `rate model: ${lessons.length} lecture(s) in the data; a held-out split needs at least 2`);
-  let held = lessons.filter((l) => hash(l) / 2 ** 32 < share);
+  const held = new Set(lessons.filter((l) => hash(l) / 2 ** 32 < share));
+  const sources = new Map<string, string[]>();
+  for (const l of lessons) sources.set(lectureSource(l), [...(sources.get(lectureSource(l)) ?? []), l]);
+  for (const group of sources.values()) {
+    if (group.length >= 2 && !group.some((l) => held.has(l))) held.add([...group].sort((a, b) => hash(a) - hash(b))[0]!);
+  }
   const byHash = [...lessons].sort((a, b) => hash(a) - hash(b));
-  if (held.length === 0) held = [byHash[0]!];
-  if (held.length === lessons.length) held = held.slice(0, -1);
-  const set = new Set(held);
-  return { train: rows.filter((r) => !set.has(r.lesson)), heldOut: rows.filter((r) => set.has(r.lesson)), heldOutLessons: held };
+  if (held.size === 0) held.add(byHash[0]!);
+  if (held.size === lessons.length) held.delete([...held].sort()[held.size - 1]!);
+  const heldOutLessons = lessons.filter((l) => held.has(l));
+  return { train: rows.filter((r) => !held.has(r.lesson)), heldOut: rows.filter((r) => held.has(r.lesson)), heldOutLessons };
 }
 
 function rowOrder(a: EncodeRow, b: EncodeRow): number {

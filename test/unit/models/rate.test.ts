@@ -7,7 +7,7 @@ import type { Shot, ShotClass } from '../../../daemon/optimize/shots.js';
 import { FEATURE_COUNT, FEATURE_NAMES, QP_INDEX, SHOT_CLASSES, classOf, featureVector, shotFeatures } from '../../../daemon/models/rate/features.js';
 import type { EncodeRow } from '../../../daemon/models/rate/sweep.js';
 import { lectureVariant, seeded } from '../../../daemon/models/rate/sweep.js';
-import { evaluate, predictNet, splitByLecture, trainRate } from '../../../daemon/models/rate/train.js';
+import { evaluate, lectureSource, predictNet, splitByLecture, trainRate } from '../../../daemon/models/rate/train.js';
 import { exportOnnx, parityCheck } from '../../../daemon/models/rate/onnx-export.js';
 import { active, activeFile, list, propose, rollback } from '../../../daemon/models/rate/registry.js';
 import { RATE_INPUT, RATE_OUTPUT, pickQp } from '../../../daemon/models/rate/predict.js';
@@ -72,6 +72,14 @@ t.test('seeds, lecture variants and the held-out split', async (t) => {
   const old = new Set(synthetic(12).map((r) => r.lesson));
   const held12 = splitByLecture(synthetic(12)).heldOutLessons;
   t.same(splitByLecture(synthetic(20)).heldOutLessons.filter((l) => old.has(l)), held12, 'more lectures do not move the old ones across the split');
+  t.same(['es-11', 'eval-en-12', 'x-y-es-3', 'syn-4', 'talk'].map(lectureSource), ['', 'eval', 'x-y', '', '']);
+  const named = (names: string[]): EncodeRow[] => names.map((lesson) => ({ ...rows[0]!, lesson }));
+  const base = ['es', 'en'].flatMap((l) => [11, 12, 13, 14, 15, 16, 17, 18].map((n) => `${l}-${n}`));
+  const heldBase = splitByLecture(named(base)).heldOutLessons;
+  const evals = ['eval-es-11', 'eval-en-12', 'eval-es-13', 'eval-en-14'];
+  const both = splitByLecture(named([...base, ...evals])).heldOutLessons;
+  t.same(both.filter((l) => lectureSource(l) === ''), heldBase, 'a new source leaves the old split alone');
+  t.ok(both.some((l) => lectureSource(l) === 'eval'), 'and has a lecture of its own held out');
 });
 
 t.test('store: rows round-trip through SQLite and JSONL; bad rows are refused whole', async (t) => {
