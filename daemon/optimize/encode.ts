@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './ffmpeg.js';
+import { roiForRendition } from '../models/roi.js';
 import type { Plan, RenditionPlan } from './plan.js';
 
 /**
@@ -110,7 +111,9 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
     const labels = wanted.map((r) => `[s${r.id}]`).join('');
     graph.push(`[0:v:0]fps=${plan.baseFps}${wanted.length > 1 ? `,split=${wanted.length}${labels}` : labels}`);
     for (const r of wanted) {
-      graph.push(`[s${r.id}]select='${selectExpr(plan, r)}',scale=${r.width}:${r.height}:flags=lanczos,format=yuv420p[o${r.id}]`);
+      // the lowest rendition only: measured there (QP 37), and it is the one every student pays
+      const roi = r.effort === 'max' ? roiForRendition(plan, r) : undefined;
+      graph.push(`[s${r.id}]select='${selectExpr(plan, r)}',scale=${r.width}:${r.height}:flags=lanczos,format=yuv420p${roi?.filter ?? ''}[o${r.id}]`);
     }
     args.push('-filter_complex', graph.join(';'));
   }

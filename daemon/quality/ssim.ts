@@ -19,6 +19,8 @@ export interface SsimOptions {
   height: number;
   /** both inputs are retimed to this constant rate (frames held / dropped like a player) */
   fps: number;
+  /** compare only this rectangle (pixels of the scaled frame): a region of interest */
+  crop?: { x: number; y: number; w: number; h: number } | undefined;
   signal?: AbortSignal;
 }
 
@@ -94,7 +96,8 @@ export async function ssimWindow(source: string, candidate: string, opts: SsimOp
   const chain = (at: { video: number }): string =>
     `setpts=PTS-${sec(at.video - 1e-4)}/TB,fps=${fps}:start_time=${sec(s0 / fps)},`
     + `trim=start_frame=${k0 - s0}:end_frame=${k0 - s0 + n},setpts=PTS-STARTPTS,`
-    + `scale=${width}:${height}:flags=bicubic,setsar=1,format=yuv420p`;
+    + `scale=${width}:${height}:flags=bicubic,setsar=1,format=yuv420p`
+    + (opts.crop ? `,crop=${opts.crop.w}:${opts.crop.h}:${opts.crop.x}:${opts.crop.y}` : '');
   const graph = `[0:v:0]${chain(startC)}[c];[1:v:0]${chain(startS)}[s];[c][s]ssim=shortest=1[out]`;
   const args = ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'info', '-copyts',
     ...input(candidate, startC), ...input(source, startS),
