@@ -53,15 +53,15 @@ function makeFaceClip(dir: string): string {
   return out;
 }
 
-/** Today's v0 arguments, with the region branch spliced in where encodeArgs would put it. */
+/** v0 arguments as the optimizer builds them: with the plan's regions, or with them taken out. */
 function v0Args(plan: Plan, src: string, out: string, withRoi: boolean): string[] {
-  const args = encodeArgs(plan, src, out, { preset: 'medium', threads: 2, only: ['v0'], audio: false });
-  if (!withRoi) return args;
+  const p = withRoi ? plan : { ...plan, shots: plan.shots.map((s) => ({ ...s, roi: undefined })) };
+  const args = encodeArgs(p, src, out, { preset: 'medium', threads: 2, only: ['v0'], audio: false });
+  const graph = args[args.indexOf('-filter_complex') + 1]!;
   const roi = roiForRendition(plan, plan.renditions[0]!);
   if (!roi) throw new Error('expected a region branch');
-  const at = args.indexOf('-filter_complex') + 1;
-  if (!args[at]!.endsWith('format=yuv420p[ov0]')) throw new Error(`unexpected graph ${args[at]}`);
-  args[at] = args[at]!.replace(/\[ov0\]$/, `${roi.filter}[ov0]`);
+  // the region branch is in the graph exactly when the plan has regions
+  if (graph.includes(roi.filter) !== withRoi) throw new Error(`region branch ${withRoi ? 'missing from' : 'left in'} ${graph}`);
   return args;
 }
 
