@@ -7,8 +7,7 @@ import type { MediaInfo } from '../optimize/probe.js';
 import type { Shot } from '../optimize/shots.js';
 import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from './vad.js';
 import { faceTrack, shotRegion } from './face.js';
-import { findModel, loadManifest, verifiedFile } from './manifest.js';
-import { loadModel } from './runtime.js';
+import { loadManifest, openModel } from './manifest.js';
 import { shotFeatures } from './rate/features.js';
 import { loadRateModel, pickQp } from './rate/predict.js';
 import { floorOf } from './rate/sweep.js';
@@ -72,13 +71,12 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
   const heads = plan.shots.filter((s) => s.cls === 'talking_head');
   if (models.face && input.info.video && heads.length) {
     const t0 = performance.now();
-    const entry = findModel(manifest, 'face');
-    const session = await loadModel(entry.backend, verifiedFile(entry));
+    const session = await openModel(manifest, 'face');
     const found: Array<{ shot: number; frames: number; withFace: number }> = [];
     try {
       const regions = new Map<number, ReturnType<typeof roundRegion>>();
       for (const s of heads) {
-        const track = await faceTrack(session, input.info.path, { start: s.start, end: s.end, fps: 2, signal: input.signal });
+        const track = await faceTrack(session, input.info.path, { start: s.start, end: s.end, fps: 2, info: input.info, signal: input.signal });
         const roi = shotRegion(track);
         found.push({ shot: s.index, frames: track.length, withFace: track.filter((f) => f.faces.length > 0).length });
         if (roi) regions.set(s.index, roundRegion(roi));

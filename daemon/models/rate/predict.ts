@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { YachayError } from '../../errors.js';
-import { REPO_ROOT, findModel, loadManifest, verifiedFile } from '../manifest.js';
+import { REPO_ROOT, findModel, loadManifest, modelPath, openModel } from '../manifest.js';
 import type { Manifest } from '../manifest.js';
 import { float32, loadModel } from '../runtime.js';
 import type { InferenceSession } from '../runtime.js';
@@ -85,6 +85,6 @@ export async function loadRateModel(dataDir: string | undefined, manifest?: Mani
     const f = activeFile(dataDir);
     if (existsSync(f)) return { session: await loadModel('onnx', f), source: 'registry', file: f };
   }
-  const file = verifiedFile(findModel(manifest ?? loadManifest(), 'rate'));
-  return { session: await loadModel('onnx', file), source: 'shipped', file };
+  const m = manifest ?? loadManifest();
+  return { session: await openModel(m, 'rate'), source: 'shipped', file: modelPath(findModel(m, 'rate')) };
 }
