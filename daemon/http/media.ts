@@ -5,6 +5,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../db/db.js';
 import { HttpError } from './routes/common.js';
+import {
+  answerFromMemory, bytesSent, CACHE_MAX_FILE, cachedFile, etagOf, notModified, parseRange, rangeStillValid,
+  type CachedFile, type FileCache,
+} from './media-cache.js';
+
+export { parseRange, type ByteRange } from './media-cache.js';
 
 /**
  * /media/<lessonId>/<rest>: the HLS packages of the content store, served by our own handler
@@ -83,34 +89,6 @@ function notFound(): HttpError {
   return new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such media file');
 }
 
-export type ByteRange = { start: number; end: number };
-
-/**
- * One `Range` header against a file of `size` bytes (RFC 9110 §14.2):
- * - absent, not `bytes=`, syntactically malformed, or several ranges → 'ignore': the whole file
- *   with 200 (a server may ignore Range; HLS players never ask for multipart/byteranges, and
- *   answering one range list with one full body is simpler and safe);
- * - one satisfiable range → that range, clamped to the file (206);
- * - one syntactically valid but unsatisfiable range (start ≥ size, or `-0`) → 'unsatisfiable' (416).
- */
-export function parseRange(header: string | undefined, size: number): ByteRange | 'ignore' | 'unsatisfiable' {
-  if (!header) return 'ignore';
-  const m = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim());
-  if (!m) return 'ignore';
-  const [, a, b] = m;
-  if (a === '' && b === '') return 'ignore';
-  if (a === '') {
-    const n = Number(b);
-    if (n === 0 || size === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size - 1 };
-  }
-  const start = Number(a);
-  const end = b === '' ? Infinity : Number(b);
-  if (end < start) return 'ignore';
-  if (start >= size) return 'unsatisfiable';
-  return { start, end: Math.min(end, size - 1) };
-}
-
 /**
  * Bytes sent per (lesson, rendition), summed in memory and written to byte_counts in one
  * transaction every few seconds and at close, so a busy classroom costs one write per interval,
@@ -172,74 +150,14 @@ export class ByteCounter {
 export interface MediaOptions {
   store: string;
   counter: ByteCounter;
+  /** shared with MediaFastPath, which answers fresh entries before Fastify */
+  cache: FileCache;
   /** runs before serving (e.g. a login check when students need accounts) */
   guard?: (req: FastifyRequest) => void;
 }
 
-function etagOf(st: Stats): string {
-  return `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-}
-
-/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ prefixes do not matter. */
-function noneMatch(header: string, etag: string): boolean {
-  if (header.trim() === '*') return true;
-  const bare = etag.replace(/^W\//, '');
-  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
-}
-
-function notModified(req: FastifyRequest, etag: string, mtimeMs: number): boolean {
-  const inm = req.headers['if-none-match'];
-  if (inm !== undefined) return noneMatch(inm, etag);
-  const ims = req.headers['if-modified-since'];
-  if (ims) {
-    const t = Date.parse(ims);
-    // HTTP dates have whole seconds
-    if (!Number.isNaN(t)) return Math.floor(mtimeMs / 1000) * 1000 <= t;
-  }
-  return false;
-}
-
-/** If-Range: the Range applies only when the validator still matches (strong comparison). */
-function rangeStillValid(req: FastifyRequest, etag: string, lastModified: string): boolean {
-  const ir = req.headers['if-range'];
-  if (Array.isArray(ir)) return false;
-  if (!ir) return true;
-  return ir.startsWith('"') ? ir === etag : ir === lastModified;
-}
-
-/**
- * Small files (segments, init, playlists) kept in memory: 30 phones play the same lesson, so the
- * same few files are asked for again and again, and every fs call goes through libuv's four
- * threads. An entry is trusted for REVALIDATE_MS, then re-checked with realpath + stat (a
- * republished lesson is a new folder, so its files differ in mtime or size).
- */
-const CACHE_MAX_FILE = 2 * 1024 * 1024;
-const CACHE_MAX_TOTAL = 64 * 1024 * 1024;
-const REVALIDATE_MS = 1000;
-interface Cached { real: string; buf: Buffer; mtimeMs: number; size: number; checkedAt: number }
-
-class FileCache {
-  private readonly map = new Map<string, Cached>();
-  private total = 0;
-  get(key: string): Cached | undefined {
-    const e = this.map.get(key);
-    if (e) { this.map.delete(key); this.map.set(key, e); } // most recently used last
-    return e;
-  }
-  set(key: string, e: Cached): void {
-    const old = this.map.get(key);
-    if (old) { this.total -= old.buf.length; this.map.delete(key); }
-    this.map.set(key, e);
-    this.total += e.buf.length;
-    for (const [k, v] of this.map) {
-      if (this.total <= CACHE_MAX_TOTAL) break;
-      this.map.delete(k); this.total -= v.buf.length;
-    }
-  }
-}
-
 export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Promise<void> {
-  const cache = new FileCache();
+  const cache = opts.cache;
   let storeReal: string | undefined;
   const storeRoot = async (): Promise<string> => {
     // resolved lazily: the store may be created after the server starts
@@ -251,6 +169,20 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
     opts.guard?.(req);
     const raw = req.raw.url ?? '';
     const target = parseMediaPath(raw.slice('/media/'.length));
+    const hit = cache.get(target.rel);
+    try {
+      return await serveFile(req, reply, target, hit);
+    } catch (err) {
+      // the file is gone or no longer safe: stop answering it from memory
+      if (hit && err instanceof HttpError && err.statusCode === 404) cache.delete(target.rel);
+      throw err;
+    } finally {
+      if (hit) hit.revalidatingSince = 0;
+    }
+  };
+
+  const serveFile = async (req: FastifyRequest, reply: FastifyReply, target: MediaTarget, hit: CachedFile | undefined): Promise<unknown> => {
+    const raw = req.raw.url ?? '';
     let root: string; let real: string;
     try {
       root = await storeRoot();
@@ -264,10 +196,6 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
     }
     const type = TYPES[target.ext]!;
     const isHead = req.method === 'HEAD';
-    const hit = cache.get(target.rel);
-    if (hit && Date.now() - hit.checkedAt < REVALIDATE_MS) {
-      return sendBuffer(req, reply, hit, type, target, isHead);
-    }
     // HEAD needs no descriptor; GET opens first and fstat()s the open file, so the size we
     // promise is the size of what we read
     const fh = isHead ? undefined : await open(real, 'r').catch(() => undefined);
@@ -286,31 +214,31 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
       if (hit && hit.real === real && hit.mtimeMs === st.mtimeMs && hit.size === st.size) {
         await fh?.close();
         hit.checkedAt = Date.now();
-        return sendBuffer(req, reply, hit, type, target, isHead);
+        return sendCached(req, reply, hit);
       }
       if (fh) {
         const buf = Buffer.alloc(st.size);
         const { bytesRead } = await fh.read(buf, 0, st.size, 0).finally(() => fh.close());
         if (bytesRead === st.size) {
-          const entry = { real, buf, mtimeMs: st.mtimeMs, size: st.size, checkedAt: Date.now() };
+          const entry = cachedFile({ real, buf, mtimeMs: st.mtimeMs, lessonId: target.lessonId, rendition: target.rendition, type, now: Date.now() });
           cache.set(target.rel, entry);
-          return sendBuffer(req, reply, entry, type, target, isHead);
+          return sendCached(req, reply, entry);
         }
         throw notFound(); // the file changed under us: the next request will see the new one
       }
     }
-    const etag = etagOf(st);
+    const etag = etagOf(st.size, st.mtimeMs);
     const lastModified = new Date(st.mtimeMs).toUTCString();
     reply.header('content-type', type.type)
       .header('cache-control', type.cache)
       .header('etag', etag)
       .header('last-modified', lastModified)
       .header('accept-ranges', 'bytes');
-    if (notModified(req, etag, st.mtimeMs)) {
+    if (notModified(req.headers, etag, st.mtimeMs)) {
       await fh?.close();
       return reply.code(304).send();
     }
-    const range = rangeStillValid(req, etag, lastModified) ? parseRange(req.headers.range, st.size) : 'ignore';
+    const range = rangeStillValid(req.headers, etag, lastModified) ? parseRange(req.headers.range, st.size) : 'ignore';
     if (range === 'unsatisfiable') {
       await fh?.close();
       return reply.code(416).header('content-range', `bytes */${st.size}`).header('content-type', 'text/plain; charset=utf-8').send('range not satisfiable\n');
@@ -327,40 +255,28 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
     }
     const stream = fh!.createReadStream({ start, end, autoClose: true, highWaterMark: 64 * 1024 });
     // bytes handed to the socket: what the stream produced minus what is still queued in the
-    // response when it closes (an aborted download is counted up to where it stopped)
+    // response when it closes
     let produced = 0;
     stream.on('data', (c: Buffer | string) => { produced += c.length; });
-    reply.raw.once('close', () => {
-      const queued = reply.raw.writableFinished ? 0 : reply.raw.writableLength;
-      opts.counter.add(target.lessonId, target.rendition, Math.max(0, produced - queued));
-    });
+    reply.raw.once('close', () => opts.counter.add(target.lessonId, target.rendition, bytesSent(reply.raw, produced)));
     return reply.send(stream);
   };
 
-  /** The same answers as the streaming path below, from memory. */
-  const sendBuffer = (req: FastifyRequest, reply: FastifyReply, e: Cached, type: { type: string; cache: string },
-    target: MediaTarget, isHead: boolean): FastifyReply => {
-    const etag = etagOf({ size: e.size, mtimeMs: e.mtimeMs } as Stats);
-    const lastModified = new Date(e.mtimeMs).toUTCString();
-    reply.header('content-type', type.type).header('cache-control', type.cache).header('etag', etag)
-      .header('last-modified', lastModified).header('accept-ranges', 'bytes');
-    if (notModified(req, etag, e.mtimeMs)) return reply.code(304).send();
-    const range = rangeStillValid(req, etag, lastModified) ? parseRange(req.headers.range, e.size) : 'ignore';
-    if (range === 'unsatisfiable') {
-      return reply.code(416).header('content-range', `bytes */${e.size}`).header('content-type', 'text/plain; charset=utf-8').send('range not satisfiable\n');
+  /** The same answer MediaFastPath gives, through Fastify (first request, revalidation, inject()). */
+  const sendCached = (req: FastifyRequest, reply: FastifyReply, e: CachedFile): FastifyReply => {
+    const a = answerFromMemory(req.headers, req.method === 'HEAD', e);
+    reply.code(a.status).headers(a.headers);
+    if (req.method === 'GET') {
+      if (a.mediaBytes > 0) reply.raw.once('close', () => opts.counter.add(e.lessonId, e.rendition, bytesSent(reply.raw, a.mediaBytes)));
+      else opts.counter.add(e.lessonId, e.rendition, 0);
     }
-    const start = range === 'ignore' ? 0 : range.start;
-    const end = range === 'ignore' ? e.size - 1 : range.end;
-    if (range !== 'ignore') reply.code(206).header('content-range', `bytes ${start}-${end}/${e.size}`);
-    const body = e.buf.subarray(start, end + 1);
-    reply.header('content-length', body.length);
-    if (isHead) return reply.send();
-    reply.raw.once('close', () => {
-      const queued = reply.raw.writableFinished ? 0 : reply.raw.writableLength;
-      opts.counter.add(target.lessonId, target.rendition, Math.max(0, body.length - queued));
-    });
-    return reply.send(body);
+    return reply.send(a.body);
   };
 
   app.route({ method: ['GET', 'HEAD'], url: '/media/*', handler });
+}
+
+/** The cache key of a raw /media/ tail, for MediaFastPath; throws what parseMediaPath throws. */
+export function mediaKey(rawTail: string): string {
+  return parseMediaPath(rawTail).rel;
 }

@@ -1,3 +1,4 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController } from 'fastify';
@@ -7,7 +8,8 @@ import type { HttpConfig } from '../config/schema.js';
 import type { Db } from '../db/db.js';
 import type { Service } from '../service.js';
 import type { Users } from '../users/users.js';
-import { ByteCounter, mediaRoutes } from './media.js';
+import { ByteCounter, mediaKey, mediaRoutes } from './media.js';
+import { FileCache, MediaFastPath } from './media-cache.js';
 import { apiRoutes, createMetrics, type LessonSource } from './routes/api.js';
 import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
@@ -41,6 +43,12 @@ export interface AppDeps {
 
 /** Largest request head accepted; above it Node answers 431 before Fastify sees the request. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * An idle socket is dropped after 2 min; a whole request is never timed (a 2 GB upload over
+ * school Wi-Fi takes long), Node's headersTimeout (60 s) still stops slow-header clients.
+ */
+const CONNECTION_TIMEOUT_MS = 120_000;
+const KEEP_ALIVE_MS = 5_000;
 /** JSON bodies (login); uploads stream past this with their own limit. */
 const JSON_BODY_LIMIT = 64 * 1024;
 
@@ -50,19 +58,28 @@ const JSON_BODY_LIMIT = 64 * 1024;
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now;
+  const cache = new FileCache();
+  let closing = false;
+  // built below, once metrics and the byte counter exist; requests only arrive after listen()
+  let fast: MediaFastPath | undefined;
   const app = Fastify({
+    // segments already in memory are answered before Fastify's pipeline (media-cache.ts); the
+    // server's limits and timeouts are set here because Fastify leaves a factory's server alone
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+        if (!fast?.serve(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = KEEP_ALIVE_MS;
+      server.requestTimeout = 0;
+      server.setTimeout(CONNECTION_TIMEOUT_MS);
+      return server;
+    },
     loggerInstance: deps.log,
     // one log line per segment would fill a Pi's SD card: requests are counted in /metrics
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: JSON_BODY_LIMIT,
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
-    // an idle socket is dropped after 2 min; a whole request is never timed (a 2 GB upload over
-    // school Wi-Fi takes long), Node's headersTimeout (60 s) still stops slow-header clients
-    connectionTimeout: 120_000,
-    keepAliveTimeout: 5_000,
-    requestTimeout: 0,
     routerOptions: { maxParamLength: 256 },
   }) as unknown as FastifyInstance;
 
@@ -82,7 +99,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // a request that drains during close must not leave its socket kept alive, or close() would
   // wait keepAliveTimeout for it: answers sent from now on say Connection: close, and sockets
   // whose download finishes are closed as soon as they fall idle
-  let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
     const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
@@ -119,7 +135,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(mediaRoutes, {
     store: deps.store,
     counter,
+    cache,
     guard: deps.cfg.studentsNeedLogin ? (req) => { sessions.require(req); } : undefined,
+  });
+  const mediaRequests = {
+    GET: new Map<number, { inc: () => void }>(), HEAD: new Map<number, { inc: () => void }>(),
+  };
+  fast = new MediaFastPath({
+    cache,
+    keyOf: mediaKey,
+    // a login check needs Fastify's request; a closing server answers 503 from Fastify
+    enabled: () => !closing && !deps.cfg.studentsNeedLogin,
+    count: (e, bytes) => counter.add(e.lessonId, e.rendition, bytes),
+    onAnswered: (method, status) => {
+      const byStatus = mediaRequests[method as 'GET' | 'HEAD'];
+      let c = byStatus.get(status);
+      if (!c) { c = metrics.requests.labels({ method, route: '/media/*', status: String(status) }); byStatus.set(status, c); }
+      c.inc();
+    },
   });
   const root = dirname(deps.store);
   await app.register(uploadRoutes, {
