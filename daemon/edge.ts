@@ -6,6 +6,7 @@ import { App } from './app.js';
 import { DbService } from './db/db.js';
 import { dataPaths } from './paths.js';
 import { Users } from './users/users.js';
+import { SetupToken } from './users/setup-token.js';
 import { Lessons } from './catalog/lessons.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
@@ -31,6 +32,8 @@ export interface Edge {
   lessons: Lessons;
   queue: JobQueue;
   users: Users;
+  /** the first admin's one-time token while the box has none */
+  setup: SetupToken;
 }
 
 export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edge> {
@@ -42,6 +45,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   await dbSvc.start();
   const db = dbSvc.db;
   const users = new Users(db);
+  const setup = await SetupToken.forBox(users, paths.setupToken);
   const lessons = new Lessons(db);
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
   const broker = new BrokerService({ cfg: cfg.mqtt, school: cfg.school, users, dir: paths.broker, log: log.child({ svc: 'broker' }) });
@@ -69,7 +73,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   let app: App | undefined;
   const http = new HttpService({
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
-    uploads: paths.uploads, sources: paths.sources,
+    uploads: paths.uploads, sources: paths.sources, setup,
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],
@@ -82,7 +86,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   });
   const services: Service[] = [dbSvc, broker, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
-  return { app, http, broker, worker, lessons, queue, users };
+  return { app, http, broker, worker, lessons, queue, users, setup };
 }
 
 /** First start with an empty catalog: queue the bundled sample lecture so a newcomer sees a lesson. */

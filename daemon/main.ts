@@ -6,6 +6,7 @@ import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { YachayError, isYachayError } from './errors.js';
 import { killAllChildren } from './optimize/ffmpeg.js';
+import { dataPaths } from './paths.js';
 
 const HELP = `yachay — lecciones livianas para la escuela / light lessons for the school
 
@@ -232,8 +233,15 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
   }
   const url = edge.http.url;
   process.stderr.write(`yachay: lista / ready — ${url}  (MQTT ${edge.broker.ports.tcp}, WebSocket ${edge.broker.ports.ws})\n`);
-  if (edge.users.count('admin') === 0) {
-    process.stderr.write('yachay: aún no hay administrador / no admin yet: `yachay users add <name> --role admin`\n');
+  const lan = edge.http.lanUrls.filter((u) => u !== url);
+  if (lan.length) process.stderr.write(`yachay: en la red de la escuela / on the school network: ${lan.join('  ')}\n`);
+  if (edge.setup.token) {
+    // the token is in the fragment (#): browsers never send it to the server or into its logs
+    process.stderr.write(
+      'yachay: aún no hay administrador / no admin yet. Cree la cuenta en / create it at:\n' +
+      `  ${url}/#/setup/${edge.setup.token}\n` +
+      `  (código de un solo uso / one-time code: ${edge.setup.token}; también en / also in ${dataPaths(cfg.dataDir).setupToken};\n` +
+      '   o en la terminal / or in a terminal: `yachay users add <name> --role admin`)\n');
   }
   seedSample(edge, cfg, log, signal).catch((err: unknown) => log.warn({ err }, 'sample lesson not queued'));
   await stopped;

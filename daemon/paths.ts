@@ -15,6 +15,8 @@ export interface DataPaths {
   uploads: string;
   /** the broker's persistence (LevelDB) */
   broker: string;
+  /** the one-time token that creates the first admin, while there is none (users/setup-token.ts) */
+  setupToken: string;
 }
 
 export function dataPaths(dataDir: string): DataPaths {
@@ -26,5 +28,6 @@ export function dataPaths(dataDir: string): DataPaths {
     sources: join(root, 'sources'),
     uploads: join(root, 'uploads'),
     broker: join(root, 'broker'),
+    setupToken: join(root, 'setup-token'),
   };
 }

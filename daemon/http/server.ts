@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -8,6 +9,7 @@ import type { HttpConfig } from '../config/schema.js';
 import type { Db } from '../db/db.js';
 import type { Service } from '../service.js';
 import type { Users } from '../users/users.js';
+import type { SetupToken } from '../users/setup-token.js';
 import { ByteCounter, mediaKey, mediaRoutes } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
 import { apiRoutes, createMetrics, type LessonSource } from './routes/api.js';
@@ -37,6 +39,8 @@ export interface AppDeps {
   sessionTtlMs?: number;
   /** clock for sessions and the login limiter (tests move time) */
   now?: () => number;
+  /** while the box has no admin: the one-time token that creates it */
+  setup?: SetupToken;
   /** more routes registered by the composition root (the web player) */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>;
 }
@@ -131,6 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(apiRoutes, {
     cfg: deps.cfg, lessons: deps.lessons, users: deps.users, sessions, limiter, metrics, health: deps.health, sessionTtlMs,
+    setup: deps.setup,
   });
   await app.register(mediaRoutes, {
     store: deps.store,
@@ -206,6 +211,20 @@ export class HttpService implements Service {
 
   get port(): number {
     return this.address()?.port ?? 0;
+  }
+
+  /**
+   * The addresses phones on the school network use: every non-internal IPv4 address when the
+   * server listens on all of them, else its own url.
+   */
+  get lanUrls(): string[] {
+    const a = this.address();
+    if (!a) return [];
+    if (a.address !== '0.0.0.0' && a.address !== '::') return [this.url];
+    const urls = Object.values(networkInterfaces()).flatMap((list) => list ?? [])
+      .filter((i) => i.family === 'IPv4' && !i.internal)
+      .map((i) => `http://${i.address}:${a.port}`);
+    return urls.length ? urls : [this.url];
   }
 
   /** http://host:port, with a loopback host when listening on every address */

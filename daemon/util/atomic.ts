@@ -17,10 +17,12 @@ export async function fsyncFile(path: string): Promise<void> {
 }
 
 /** temp file → fsync → rename → fsync the folder: after a power cut the file is old or new, never half. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number } = {}): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fh = await open(tmp, 'w');
+    // the mode is set at creation: a secret is never readable by others, not even for a moment
+    await rm(tmp, { force: true });
+    const fh = await open(tmp, 'w', opts.mode ?? 0o666);
     try {
       await fh.writeFile(data);
       await fh.sync();

@@ -11,6 +11,7 @@ import { registerPlayer } from '../../daemon/http/player.js';
 import { buildApp } from '../../daemon/http/server.js';
 import { makeSampleLecture } from '../../daemon/sample/lecture.js';
 import { Users } from '../../daemon/users/users.js';
+import { SetupToken } from '../../daemon/users/setup-token.js';
 import { yachay } from '../helpers/cli.js';
 
 // The web player end to end: a lesson packaged by the project's own optimizer, published in a
@@ -77,6 +78,8 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   });
   const users = new Users(db);
   await users.add('maestra', PASSWORD, 'teacher');
+  // no admin yet: the box has a one-time setup code (step 11)
+  const setup = await SetupToken.forBox(users, join(dir, 'setup-token'));
   const log = pino({ level: 'silent' });
 
   const broker = new BrokerService({
@@ -87,7 +90,7 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
 
   const app = await buildApp({
     cfg: { host: '127.0.0.1', port: 0, maxUploadMB: 50, loginAttemptsPerMinute: 5, studentsNeedLogin: false },
-    log, db, store, lessons, users, health: () => ({ db: true }),
+    log, db, store, lessons, users, health: () => ({ db: true }), setup,
     onUpload: async () => ({ lessonId: 'subida-1' }),
   });
   await registerPlayer(app, { school: SCHOOL, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() });
@@ -252,6 +255,28 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
   t.notMatch(stored, PASSWORD, 'password not stored');
   await student.close();
+
+  // 11. first setup: the link the box prints creates the admin, who then gives a teacher an account
+  const admin = await context.newPage();
+  admin.on('pageerror', (err) => problems.push(`admin pageerror: ${err.message}`));
+  await admin.goto(base + '/#/docente');
+  await admin.locator('#setup-hint').waitFor({ state: 'visible', timeout: 10_000 });
+  t.pass('the teacher corner points to the first setup while there is no admin');
+  await admin.goto(`${base}/#/setup/${setup.token}`);
+  t.equal(await admin.inputValue('#setup input[name=token]'), setup.token, 'the code comes from the link');
+  await admin.fill('#setup input[name=username]', 'directora');
+  await admin.fill('#setup input[name=password]', 'una clave larga 123');
+  await admin.fill('#setup input[name=password2]', 'una clave larga 123');
+  await admin.click('#setup button');
+  await admin.locator('#add-user').waitFor({ state: 'visible', timeout: 10_000 });
+  t.equal(new URL(admin.url()).hash, '#/docente', 'the code leaves the address bar');
+  t.equal(users.get('directora')?.role, 'admin');
+  await admin.fill('#add-user input[name=username]', 'prof.quispe');
+  await admin.fill('#add-user input[name=password]', 'clave de docente 1');
+  await admin.click('#add-user button');
+  await admin.locator('#user-list li', { hasText: 'prof.quispe' }).waitFor({ timeout: 10_000 });
+  t.equal(users.get('prof.quispe')?.role, 'teacher', 'the admin made a teacher account from the page');
+  await admin.close();
 
   t.same(problems, [], 'no page errors');
 });

@@ -1,5 +1,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { BIN, ROOT } from '../helpers/cli.js';
 
 // `yachay start` as a technician runs it: every service up, /health green, SIGTERM → exit 0.
@@ -24,6 +26,21 @@ t.test('yachay start serves, reports health and stops cleanly on SIGTERM', async
   const lessons = await fetch(`${url}/api/lessons`);
   t.equal(lessons.status, 200);
   t.match(err, /no admin yet/, 'tells the technician how to create the first admin');
+  // the one-time setup link: the same code is in <data-dir>/setup-token, readable by the owner only
+  const code = /#\/setup\/([A-Za-z0-9_-]+)/.exec(err)?.[1];
+  t.ok(code, 'prints a setup link with a one-time code');
+  const file = join(dir, 'setup-token');
+  t.equal(readFileSync(file, 'utf8').trim(), code);
+  t.equal(statSync(file).mode & 0o777, 0o600);
+  t.same(await (await fetch(`${url}/api/setup`)).json(), { needed: true });
+  const made = await fetch(`${url}/api/setup`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: code, username: 'directora', password: 'una clave larga 123' }),
+  });
+  t.equal(made.status, 201, 'the code creates the first admin');
+  t.equal(((await made.json()) as { role: string }).role, 'admin');
+  t.same(await (await fetch(`${url}/api/setup`)).json(), { needed: false });
+  t.notOk(existsSync(file), 'the used code is removed from disk');
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   t.equal(await exit, 0, err);

@@ -571,13 +571,93 @@ async function login(ev) {
       : res ? 'Usuario o contraseña incorrectos / Wrong username or password' : 'Sin conexión / Offline';
     return;
   }
-  state.token = body.token;
-  // the same credentials open the teacher's MQTT connection; kept in memory only
-  teacherLive(form.username.value.trim(), form.password.value);
+  loggedIn(body, form.username.value.trim(), form.password.value);
   form.password.value = '';
-  form.hidden = true;
+}
+
+/** After a login or the first setup: the upload form, and for an admin the accounts form. */
+function loggedIn(body, username, password) {
+  state.token = body.token;
+  state.role = body.role;
+  // the same credentials open the teacher's MQTT connection; kept in memory only
+  teacherLive(username, password);
+  $('login').hidden = true;
+  $('setup-hint').hidden = true;
   $('upload').hidden = false;
   $('upload-status').textContent = `Hola / Hello, ${body.username}`;
+  $('add-user').hidden = body.role !== 'admin';
+  if (body.role === 'admin') listUsers();
+}
+
+// ---------- first setup and accounts ----------
+
+async function setupNeeded() {
+  const res = await fetch('/api/setup').catch(() => null);
+  const body = res && res.ok ? await res.json().catch(() => ({})) : {};
+  return body.needed === true;
+}
+
+async function firstSetup(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const status = $('setup-status');
+  if (form.password.value !== form.password2.value) {
+    status.textContent = 'Las contraseñas no coinciden / Passwords do not match';
+    return;
+  }
+  const username = form.username.value.trim();
+  const res = await fetch('/api/setup', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: form.token.value.trim(), username, password: form.password.value }),
+  }).catch(() => null);
+  const body = res ? await res.json().catch(() => ({})) : {};
+  if (!res || res.status !== 201) {
+    status.textContent = !res ? 'Sin conexión / Offline'
+      : res.status === 401 ? 'Código incorrecto / Wrong code'
+      : res.status === 409 ? 'Esta caja ya tiene administrador / This box already has an admin'
+      : `Error: ${body.message || res.status}`;
+    return;
+  }
+  const password = form.password.value;
+  form.reset();
+  // drop the code from the address bar and history
+  history.replaceState(null, '', '#/docente');
+  route();
+  loggedIn(body, username, password);
+}
+
+async function listUsers() {
+  const res = await fetch('/api/users', { headers: { authorization: `Bearer ${state.token}` } }).catch(() => null);
+  if (!res || !res.ok) return;
+  const { users } = await res.json();
+  const ul = $('user-list');
+  ul.replaceChildren(...users.map((u) => {
+    const li = document.createElement('li');
+    li.textContent = `${u.username} (${u.role === 'admin' ? 'administrador / admin' : 'docente / teacher'})`;
+    return li;
+  }));
+}
+
+async function addUser(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const status = $('add-user-status');
+  const res = await fetch('/api/users', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${state.token}` },
+    body: JSON.stringify({ username: form.username.value.trim(), password: form.password.value }),
+  }).catch(() => null);
+  const body = res ? await res.json().catch(() => ({})) : {};
+  if (!res || res.status !== 201) {
+    status.textContent = !res ? 'Sin conexión / Offline'
+      : res.status === 409 ? 'Ese usuario ya existe / That username exists'
+      : `Error: ${body.message || res.status}`;
+    return;
+  }
+  status.textContent = `✓ ${body.username}`;
+  form.reset();
+  listUsers();
 }
 
 /** one request with upload progress (fetch has none); resolves on any HTTP answer, rejects when the connection drops */
@@ -647,14 +727,18 @@ async function upload(ev) {
 function route() {
   const h = location.hash;
   const lesson = /^#\/l\/(.+)$/.exec(h);
-  $('list-view').hidden = Boolean(lesson) || h === '#/docente';
+  const setup = /^#\/setup(?:\/(.*))?$/.exec(h);
+  $('list-view').hidden = Boolean(lesson) || Boolean(setup) || h === '#/docente';
   $('player-view').hidden = !lesson;
   $('teacher-view').hidden = h !== '#/docente';
+  $('setup-view').hidden = !setup;
+  if (setup && setup[1]) $('setup').token.value = decodeURIComponent(setup[1]);
+  if (h === '#/docente' && !state.token) setupNeeded().then((needed) => { $('setup-hint').hidden = !needed; });
   if (lesson) openLesson(decodeURIComponent(lesson[1]));
   else {
     stopPlayback();
     state.lesson = null;
-    if (h !== '#/docente') showList();
+    if (h !== '#/docente' && !setup) showList();
   }
 }
 
@@ -668,6 +752,8 @@ function init() {
   $('audio-only').addEventListener('change', onAudioOnlyToggle);
   $('download').addEventListener('click', downloadLesson);
   $('login').addEventListener('submit', login);
+  $('setup').addEventListener('submit', firstSetup);
+  $('add-user').addEventListener('submit', addUser);
   $('upload').addEventListener('submit', upload);
   $('push').addEventListener('submit', pushToClass);
   window.addEventListener('hashchange', route);

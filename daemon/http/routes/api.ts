@@ -1,7 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HttpConfig } from '../../config/schema.js';
-import type { Users } from '../../users/users.js';
+import type { Role, User, Users } from '../../users/users.js';
+import type { SetupToken } from '../../users/setup-token.js';
+import { YachayError } from '../../errors.js';
 import { HttpError, LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
 
 /** A published or pending lesson as the catalog gives it (daemon/catalog/lessons.ts). */
@@ -86,6 +88,8 @@ export interface ApiOptions {
   metrics: Metrics;
   health: () => Record<string, boolean>;
   sessionTtlMs: number;
+  /** while the box has no admin: the one-time token that creates it */
+  setup?: SetupToken;
 }
 
 export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise<void> {
@@ -128,10 +132,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
       },
     },
   }, async (req, reply) => {
-    const wait = opts.limiter.retryAfter(req.ip);
-    if (wait > 0) {
-      throw new HttpError(429, 'YCH_HTTP_TOO_MANY_LOGINS', `too many failed logins from this device: try again in ${wait} s`, { 'retry-after': String(wait) });
-    }
+    refuseWhileLimited(req);
     const { username, password } = req.body as { username: string; password: string };
     const user = await opts.users.verify(username, password);
     if (!user) {
@@ -140,13 +141,83 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
       req.log.info({ username, ip: req.ip }, 'login failed');
       throw new HttpError(401, 'YCH_HTTP_BAD_LOGIN', 'wrong username or password');
     }
+    req.log.info({ username, role: user.role }, 'login');
+    return startSession(reply, user);
+  });
+
+  const startSession = (reply: FastifyReply, user: User): Record<string, unknown> => {
     const { token, expires } = sessions.create(user);
     // no Secure flag: the school LAN is plain HTTP; SameSite=Strict keeps other sites from
     // riding the cookie (CSRF), HttpOnly keeps page scripts from reading it
     reply.header('set-cookie', `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(opts.sessionTtlMs / 1000)}`);
-    req.log.info({ username, role: user.role }, 'login');
     return { token, username: user.username, role: user.role, expiresAt: expires };
+  };
+
+  const refuseWhileLimited = (req: FastifyRequest): void => {
+    const wait = opts.limiter.retryAfter(req.ip);
+    if (wait > 0) {
+      throw new HttpError(429, 'YCH_HTTP_TOO_MANY_LOGINS', `too many failed attempts from this device: try again in ${wait} s`, { 'retry-after': String(wait) });
+    }
+  };
+
+  const account = {
+    username: { type: 'string', minLength: 1, maxLength: 64 },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+  } as const;
+  const setupBody = {
+    type: 'object', required: ['token', 'username', 'password'], additionalProperties: false,
+    properties: { ...account, token: { type: 'string', minLength: 1, maxLength: 256 } },
+  } as const;
+  const userBody = {
+    type: 'object', required: ['username', 'password'], additionalProperties: false,
+    properties: { ...account, role: { type: 'string', enum: ['teacher', 'admin'] } },
+  } as const;
+
+  /** Whether the first admin is still to be created (the web app then shows the setup form). */
+  app.get('/api/setup', async (_req, reply) => reply.header('cache-control', 'no-store').send({ needed: opts.setup?.needed ?? false }));
+
+  /** The one-time setup token creates the first admin and logs them in. */
+  app.post('/api/setup', { schema: { body: setupBody } }, async (req, reply) => {
+    refuseWhileLimited(req);
+    const { username, password, token } = req.body as { username: string; password: string; token: string };
+    const setup = opts.setup;
+    if (!setup?.needed) throw new HttpError(409, 'YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
+    // a wrong token counts as a failed login: guessing it is limited like guessing a password
+    if (!setup.matches(token)) {
+      opts.limiter.fail(req.ip);
+      req.log.warn({ ip: req.ip }, 'setup token refused');
+      throw new HttpError(401, 'YCH_HTTP_BAD_SETUP_TOKEN', 'wrong setup token: copy it from the box console or the file setup-token in its data folder');
+    }
+    const user = await addAccount(username, password, 'admin');
+    await setup.consume();
+    req.log.info({ username }, 'first admin created with the setup token');
+    return reply.code(201).send(startSession(reply, user));
   });
+
+  /** Admins give teachers (or other admins) their accounts from the web page. */
+  app.post('/api/users', { schema: { body: userBody } }, async (req, reply) => {
+    const by = sessions.require(req, ['admin']);
+    const { username, password, role } = req.body as { username: string; password: string; role?: 'teacher' | 'admin' };
+    if (opts.users.get(username)) throw new HttpError(409, 'YCH_HTTP_USER_EXISTS', `there is already an account named ${username}`);
+    const user = await addAccount(username, password, role ?? 'teacher');
+    req.log.info({ username, role: user.role, by: by.username }, 'account created');
+    return reply.code(201).send({ username: user.username, role: user.role, createdAt: user.createdAt });
+  });
+
+  app.get('/api/users', async (req) => {
+    sessions.require(req, ['admin']);
+    return { users: opts.users.list().filter((u) => u.role !== 'device') };
+  });
+
+  const addAccount = async (username: string, password: string, role: Role): Promise<User> => {
+    try {
+      return await opts.users.add(username, password, role);
+    } catch (err) {
+      // the rules on names and password length, as the technician should read them
+      if (err instanceof YachayError && err.code === 'YCH_ERR_USAGE') throw new HttpError(400, 'YCH_HTTP_BAD_ACCOUNT', err.message);
+      throw err;
+    }
+  };
 
   app.post('/api/logout', async (req, reply) => {
     sessions.delete(Sessions.tokenOf(req));
