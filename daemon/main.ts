@@ -203,6 +203,7 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
     duration_s: res.input.duration,
     lowest_mb_per_min: Number((bytesLow / 1e6 / (res.input.duration / 60)).toFixed(3)),
     renditions: [...(res.package?.video ?? []), ...(res.package?.audio ?? [])].map((r) => ({ id: r.id, kbps: Math.round(r.averageBps / 1000), bytes: r.bytes })),
+    downloads: (res.package?.downloads ?? []).map((d) => ({ kind: d.kind, path: d.path, bytes: d.bytes })),
     shots: res.plan.shots.map((s) => `${s.start.toFixed(1)}-${s.end.toFixed(1)} ${s.cls}`),
     verify: res.verify ? { ocr_ratio: res.verify.ocrRatio, stoi: res.verify.stoi, ssim: res.verify.ssim, skipped: res.verify.skipped } : 'skipped',
     attempts: res.attempts,

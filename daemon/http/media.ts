@@ -37,6 +37,7 @@ const TYPES: Record<string, { type: string; cache: string }> = {
   '.m3u8': { type: 'application/vnd.apple.mpegurl', cache: 'no-cache' },
   '.m4s': { type: 'video/iso.segment', cache: IMMUTABLE },
   '.mp4': { type: 'video/mp4', cache: IMMUTABLE },
+  '.m4a': { type: 'audio/mp4', cache: IMMUTABLE },
   '.ts': { type: 'video/mp2t', cache: IMMUTABLE },
   '.vtt': { type: 'text/vtt; charset=utf-8', cache: 'no-cache' },
   '.jpg': { type: 'image/jpeg', cache: 'public, max-age=86400' },
@@ -194,7 +195,8 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
       req.log.warn({ url: raw }, 'media path resolves outside the content store');
       throw notFound();
     }
-    const type = TYPES[target.ext]!;
+    // the single-file downloads keep their names when a lesson is published again: revalidate
+    const type = target.rendition === 'download' ? { ...TYPES[target.ext]!, cache: 'no-cache' } : TYPES[target.ext]!;
     const isHead = req.method === 'HEAD';
     // HEAD needs no descriptor; GET opens first and fstat()s the open file, so the size we
     // promise is the size of what we read

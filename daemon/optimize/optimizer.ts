@@ -160,7 +160,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       log.warn({ attempt: attempts, miss: describeMiss(report) }, 're-encoding with more bits');
     }
     const pkg = await timed('publish', 0.05, async () => {
-      const summary = await writeMaster(tmp, plan);
+      const summary = await writeMaster(tmp, plan, signal);
       // plain writes: the temp folder is fsync'ed as a whole and renamed in one step by publishDir
       await writeFile(join(tmp, 'plan.json'), JSON.stringify(plan, null, 1));
       await writeFile(join(tmp, 'report.json'), JSON.stringify({ input: info, shots, verify: report, attempts, timings, models: modelNotes }, null, 1));

@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './ffmpeg.js';
 import type { Plan } from './plan.js';
@@ -61,6 +61,44 @@ export interface PackageSummary {
   master: string;
   video: RenditionStats[];
   audio: RenditionStats[];
+  /** single files to keep on a phone (download/), relative to the package */
+  downloads: DownloadFile[];
+}
+
+export interface DownloadFile { kind: 'video' | 'audio'; path: string; bytes: number }
+
+/** Where the player finds the single-file downloads (fixed names: it asks with HEAD). */
+export const DOWNLOADS = { video: 'download/leccion.mp4', audio: 'download/leccion-audio.m4a' } as const;
+
+/**
+ * Single files a student can save and play later with the phone's own player, over plain HTTP
+ * (the page's offline cache needs https, which a school LAN rarely has): the data-saver video
+ * with AAC (every phone plays it; Opus in MP4 is not safe on older Android), and the AAC audio
+ * alone. Both are remuxed (-c copy) from the renditions just made: no second encode, no quality
+ * change, about a second of work.
+ */
+export async function writeDownloads(dir: string, plan: Plan, signal?: AbortSignal): Promise<DownloadFile[]> {
+  await mkdir(join(dir, 'download'), { recursive: true });
+  const v0 = plan.renditions[0]?.id;
+  const audio = plan.audio ? join(dir, 'a-aac', 'index.m3u8') : undefined;
+  const out: DownloadFile[] = [];
+  const remux = async (kind: DownloadFile['kind'], inputs: string[], maps: string[]): Promise<void> => {
+    const path = DOWNLOADS[kind];
+    await run('ffmpeg', [
+      '-hide_banner', '-nostdin', '-v', 'error', '-y',
+      ...inputs.flatMap((i) => ['-allowed_extensions', 'ALL', '-i', i]),
+      ...maps.flatMap((m) => ['-map', m]),
+      // faststart: the phone's player can start before the whole file is read
+      '-c', 'copy', '-movflags', '+faststart', join(dir, path),
+    ], { signal });
+    out.push({ kind, path, bytes: (await stat(join(dir, path))).size });
+  };
+  if (v0) {
+    const inputs = [join(dir, v0, 'index.m3u8'), ...(audio ? [audio] : [])];
+    await remux('video', inputs, audio ? ['0:v:0', '1:a:0'] : ['0:v:0']);
+  }
+  if (audio) await remux('audio', [audio], ['0:a:0']);
+  return out;
 }
 
 /**
@@ -125,7 +163,7 @@ export function fixLastSegment(playlist: string, duration: number): string {
   return lines.map((l) => (l.startsWith('#EXT-X-TARGETDURATION:') ? `#EXT-X-TARGETDURATION:${Math.round(longest)}` : l)).join('\n');
 }
 
-export async function writeMaster(dir: string, plan: Plan): Promise<PackageSummary> {
+export async function writeMaster(dir: string, plan: Plan, signal?: AbortSignal): Promise<PackageSummary> {
   for (const r of plan.renditions) {
     const p = join(dir, r.id, 'index.m3u8');
     const text = await readFile(p, 'utf8');
@@ -136,5 +174,6 @@ export async function writeMaster(dir: string, plan: Plan): Promise<PackageSumma
   const audio = plan.audio ? await Promise.all(['a-opus', 'a-aac'].map((id) => renditionStats(dir, id))) : [];
   // dir is the unpublished temp folder: publishDir fsyncs it whole before the rename
   await writeFile(join(dir, 'master.m3u8'), masterPlaylist(video, audio, plan));
-  return { master: 'master.m3u8', video, audio };
+  const downloads = await writeDownloads(dir, plan, signal);
+  return { master: 'master.m3u8', video, audio, downloads };
 }

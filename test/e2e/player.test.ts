@@ -138,6 +138,19 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   await item.click();
   await page.locator('#player-view').waitFor({ state: 'visible' });
   t.match(await page.innerText('#lesson-cost'), mb(v0.bytes + opus.bytes));
+  // single files for the phone's own player, with their size, over plain http too
+  const fileLink = page.locator('#file-video');
+  await fileLink.waitFor({ state: 'visible', timeout: 10_000 });
+  const videoFile = statSync(join(store, LESSON, 'download', 'leccion.mp4')).size;
+  t.match(await fileLink.innerText(), mb(videoFile), 'the video file shows its size');
+  // a file name keeps the title without the characters phones refuse (here the colon)
+  t.equal(await fileLink.getAttribute('download'), 'La célula partes y funciones.mp4', 'saved under the lesson title');
+  const got = await page.evaluate(async (href) => {
+    const r = await fetch(href!);
+    return { status: r.status, type: r.headers.get('content-type'), bytes: (await r.arrayBuffer()).byteLength };
+  }, await fileLink.getAttribute('href'));
+  t.same(got, { status: 200, type: 'video/mp4', bytes: videoFile });
+  t.ok(await page.locator('#file-audio').isVisible(), 'and the audio-only file');
   await page.selectOption('#quality', 'high');
   await page.$eval('#video', (v) => { const m = v as HTMLVideoElement; m.muted = true; m.play().catch(() => {}); });
   await page.waitForFunction(() => (document.getElementById('video') as HTMLVideoElement).currentTime > 2, undefined, { timeout: 30_000 });

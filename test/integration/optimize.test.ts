@@ -36,6 +36,15 @@ t.test('optimize a short lecture: HLS package, floors met, budget kept', async (
   const probe = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', join(out, 'v0', 'index.m3u8')], { encoding: 'utf8' });
   t.ok(Math.abs(Number(probe.stdout) - 20) < 1, `duration ${probe.stdout.trim()}`);
 
+  // single files for the phone's own player: v0 + AAC in one MP4, and the AAC alone, same length
+  const streams = (file: string): string => spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name:format=duration',
+    '-of', 'compact=p=0:nk=1', join(out, file)], { encoding: 'utf8' }).stdout.trim().split('\n').join(' ');
+  t.match(streams('download/leccion.mp4'), /^h264 aac 2\d\.\d+$|^h264 aac 19\.\d+$/, 'leccion.mp4: data-saver video with AAC');
+  t.match(streams('download/leccion-audio.m4a'), /^aac (19|20|21)\.\d+$/, 'leccion-audio.m4a: the lesson as audio');
+  const listed = (summary as unknown as { downloads: Array<{ kind: string; bytes: number }> }).downloads;
+  t.same(listed.map((d) => d.kind), ['video', 'audio'], 'the summary lists both files');
+  t.ok(listed[0]!.bytes < summary.lowest_mb_per_min * 1e6 * 0.5, 'the video file costs about the data-saver rendition');
+
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
     verify: { ocrRatio: number; stoi: number; ssim: Record<string, number> };
     shots: Array<{ cls: string }>;

@@ -181,6 +181,7 @@ async function openLesson(id) {
   state.quality = saved ? 'low' : state.quality;
   $('quality').value = state.quality;
   await renderDownload(saved);
+  renderFiles(lesson);
   if (!lesson.playlist) { status.textContent = 'Aún se está procesando / Still processing'; return; }
   if ($('audio-only').checked) playAudio(0, false); else playVideo(0, false);
 }
@@ -321,17 +322,47 @@ function offlinePossible() {
   return window.isSecureContext && 'caches' in window && 'serviceWorker' in navigator;
 }
 
+/**
+ * The package's single files (download/), which the phone's own player plays without network.
+ * Asked for with HEAD: older packages have none, and the size is shown before anything is spent.
+ */
+async function renderFiles(lesson) {
+  const box = $('files');
+  box.hidden = true;
+  if (!lesson.playlist) return;
+  const base = new URL(lesson.playlist, location.href);
+  const files = [
+    ['file-video', 'download/leccion.mp4', 'Video (ahorro) / Video (data saver)', '.mp4'],
+    ['file-audio', 'download/leccion-audio.m4a', 'Solo audio / Audio only', '.m4a'],
+  ];
+  let any = false;
+  for (const [id, path, label, ext] of files) {
+    const a = $(id);
+    a.hidden = true;
+    const url = new URL(path, base);
+    const res = await fetch(url, { method: 'HEAD' }).catch(() => null);
+    if (state.lesson !== lesson || !res || !res.ok) continue;
+    a.href = url.pathname;
+    a.download = `${lesson.title.replace(/[\\/:*?"<>|]+/g, ' ').replace(/\s+/g, ' ').trim() || 'leccion'}${ext}`;
+    a.textContent = `${label} (${mb(Number(res.headers.get('content-length') || 0))})`;
+    a.hidden = false;
+    any = true;
+  }
+  box.hidden = !any;
+}
+
 async function renderDownload(saved) {
   const btn = $('download');
   const status = $('download-status');
   btn.disabled = false;
   status.textContent = '';
   if (!offlinePossible()) {
-    // browsers keep Cache Storage and service workers for https:// and localhost only
-    btn.disabled = true;
-    status.textContent = 'Descarga no disponible en esta conexión (requiere https) / Download needs an https connection';
+    // browsers keep Cache Storage and service workers for https:// and localhost only: over the
+    // school's plain http the single files below are the way to keep a lesson
+    btn.hidden = true;
     return;
   }
+  btn.hidden = false;
   btn.dataset.saved = saved ? '1' : '';
   btn.textContent = saved ? 'Borrar descarga / Remove download' : 'Descargar / Download for later';
   if (saved) status.textContent = '✓ Guardada en el teléfono / Saved on this phone';
