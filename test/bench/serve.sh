@@ -5,12 +5,13 @@
 # HttpService and from nginx (foreground, own prefix and config, one worker so both use one
 # core), each on a free loopback port, and loads each with wrk for DURATION seconds over CONNS
 # connections cycling through playlists, init and segments. Prints one table; asserts nothing.
-#   CONNS=200 DURATION=10 THREADS=2 bash test/bench/serve.sh
+#   CONNS=200 DURATION=10 ROUNDS=3 THREADS=2 bash test/bench/serve.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 CONNS=${CONNS:-200}
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -118,26 +119,43 @@ for p in master.m3u8 v0/init.mp4 v0/seg_00001.m4s; do
 done
 
 # --- load --------------------------------------------------------------------------------------
-run() { # name port pids…
-  local name=$1 port=$2; shift 2
-  wrk -t2 -c4 -d2s -s "$WORK/paths.lua" "http://127.0.0.1:$port" > /dev/null   # warm-up
-  sleep 1
-  local idle; idle=$(tree_rss_kb "$@")
-  local peak=0
-  ( while true; do tree_rss_kb "$@"; sleep 0.25; done ) > "$WORK/$name.rss" &
+# This machine's throughput swings by ±30% from one 10 s run to the next (shared cores), so the
+# servers take turns for ROUNDS rounds and the table shows each one's median round.
+run() { # name port round pids…
+  local name=$1 port=$2 round=$3; shift 3
+  local peak
+  ( while true; do tree_rss_kb "$@"; sleep 0.25; done ) > "$WORK/$name.$round.rss" &
   local sampler=$!
-  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$WORK/paths.lua" "http://127.0.0.1:$port" > "$WORK/$name.wrk"
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$WORK/paths.lua" "http://127.0.0.1:$port" > "$WORK/$name.$round.wrk"
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
-  peak=$(sort -n "$WORK/$name.rss" | tail -1)
-  echo "$name $(grep '^RESULT' "$WORK/$name.wrk" | cut -d' ' -f2-) $idle $peak"
+  peak=$(sort -n "$WORK/$name.$round.rss" | tail -1)
+  echo "$name $(grep '^RESULT' "$WORK/$name.$round.wrk" | cut -d' ' -f2-) $peak" >> "$WORK/rounds.txt"
 }
 NGINX_PIDS="$NPID $(pgrep -P "$NPID" | tr '\n' ' ')"
-Y=$(run yachay "$YPORT" "$YPID")
+for port in "$YPORT" "$NPORT"; do wrk -t2 -c4 -d2s -s "$WORK/paths.lua" "http://127.0.0.1:$port" > /dev/null; done   # warm-up
+sleep 1
+Y_IDLE=$(tree_rss_kb "$YPID")
 # shellcheck disable=SC2086
-N=$(run nginx "$NPORT" $NGINX_PIDS)
+N_IDLE=$(tree_rss_kb $NGINX_PIDS)
+: > "$WORK/rounds.txt"
+for round in $(seq 1 "$ROUNDS"); do
+  run yachay "$YPORT" "$round" "$YPID"
+  # shellcheck disable=SC2086
+  run nginx "$NPORT" "$round" $NGINX_PIDS
+done
+echo "rounds (req/s p50 p99 errors MB/s RSS-load-KB):"; sed 's/^/  /' "$WORK/rounds.txt"
+median() { # name column → the median of that column over the server's rounds
+  awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$WORK/rounds.txt" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+row() { # name idle-kb → one line: name req/s p50 p99 errors MB/s idle peak
+  local n=$1
+  echo "$n $(median "$n" 2) $(median "$n" 3) $(median "$n" 4) $(awk -v n="$n" '$1 == n { e += $5 } END { print e + 0 }' "$WORK/rounds.txt") $(median "$n" 6) $2 $(awk -v n="$n" '$1 == n && $7 > m { m = $7 } END { print m + 0 }' "$WORK/rounds.txt")"
+}
+Y=$(row yachay "$Y_IDLE")
+N=$(row nginx "$N_IDLE")
 
 echo
-echo "HLS package: $SEGS fMP4 segments, $((SEGBYTES / 1024)) KiB; wrk $THREADS threads, $CONNS connections, ${DURATION}s each, loopback, $(nproc) CPUs"
+echo "HLS package: $SEGS fMP4 segments, $((SEGBYTES / 1024)) KiB; wrk $THREADS threads, $CONNS connections, $ROUNDS rounds of ${DURATION}s each (median shown), loopback, $(nproc) CPUs"
 echo "$Y
 $N" | awk '
   { name[NR]=$1; rps[NR]=$2; p50[NR]=$3; p99[NR]=$4; err[NR]=$5; mbs[NR]=$6; idle[NR]=$7; load[NR]=$8 }
