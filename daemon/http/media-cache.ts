@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { FrontAnswer, FrontRequest } from './front.js';
 
 /**
  * Media files kept in memory, and the answers given from memory.
@@ -6,11 +7,13 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
  * 30 phones play the same lesson, so the same few playlists and segments are asked for again and
  * again. Going through realpath + open + fstat for each, and through Fastify's request pipeline,
  * made the box serve a third of what nginx serves on the same files. A file that media.ts has
- * checked (safe path, inside the store, a regular file) is kept here for REVALIDATE_MS with its
- * response headers computed once; within that time a request for it is answered by
- * `MediaFastPath` straight from Node's request event, before Fastify. Everything else — the
- * first request for a file, a stale entry, bad paths, errors, a server that is closing, a box
- * that asks students to log in — goes to Fastify and media.ts, which refill the cache.
+ * checked (safe path, inside the store, a regular file) is kept here with its response headers
+ * computed once, and checked again in the background every REVALIDATE_MS. `MediaFastPath`
+ * answers requests for it before Fastify: straight from the socket through `HttpFront`
+ * (front.ts), or from Node's request event on connections the front handed to Node. Everything
+ * else (the first request for a file, one that changed on disk, bad paths, errors, a server
+ * that is closing, a box that asks students to log in) goes to Fastify and media.ts, which
+ * refill the cache.
  */
 
 /** Above this a file is streamed from disk, never cached (a whole-lesson MP4, say). */
@@ -210,6 +213,8 @@ export interface FastPathDeps {
   /** false while the server closes or when every request must pass a login check */
   enabled: () => boolean;
   count: (e: CachedFile, bytes: number) => void;
+  /** checks a stale entry against the disk in the background (media.ts recheckCached) */
+  recheck: (key: string, e: CachedFile) => void;
   onAnswered: (method: string, status: number) => void;
   now?: () => number;
 }
@@ -224,35 +229,56 @@ export class MediaFastPath {
     this.now = deps.now ?? Date.now;
   }
 
-  serve(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = req.url;
-    const method = req.method;
-    if (!url || !url.startsWith('/media/') || (method !== 'GET' && method !== 'HEAD') || !this.deps.enabled()) return false;
+  /** The answer from memory, or undefined (and nothing touched) when Fastify must answer. */
+  private lookup(method: string | undefined, url: string | undefined, h: IncomingHttpHeaders): { a: MemoryAnswer; e: CachedFile } | undefined {
+    if (!url || !url.startsWith('/media/') || (method !== 'GET' && method !== 'HEAD') || !this.deps.enabled()) return undefined;
     let key: string;
     try {
       key = this.deps.keyOf(url.slice(7));
     } catch {
-      return false; // Fastify gives the error its proper answer
+      return undefined; // Fastify gives the error its proper answer
     }
     const e = this.deps.cache.peek(key);
-    if (!e) return false;
+    if (!e) return undefined;
     const now = this.now();
     if (now - e.checkedAt >= REVALIDATE_MS && now - e.revalidatingSince >= REVALIDATE_MS) {
-      // the first request after the interval goes to media.ts, which re-checks the file and
-      // refreshes, replaces or drops the entry; those that arrive meanwhile get the entry that
-      // was valid a moment ago (at 15,000 requests a second, every stale file would otherwise
-      // send a burst of requests through Fastify and the file system at once)
+      // the file is checked again in the background while this request and the ones that
+      // arrive meanwhile get the entry that was valid a moment ago: sending the request to
+      // Fastify instead would take its connection out of HttpFront for good
       e.revalidatingSince = now;
-      return false;
+      this.deps.recheck(key, e);
     }
-    const a = answerFromMemory(req.headers, method === 'HEAD', e);
+    const a = answerFromMemory(h, method === 'HEAD', e);
+    this.deps.onAnswered(method, a.status);
+    return { a, e };
+  }
+
+  /** For HttpFront: requests read straight from the socket. */
+  answerFront(req: FrontRequest): FrontAnswer | undefined {
+    const hit = this.lookup(req.method, req.target, req.headers);
+    if (!hit) return undefined;
+    const { a, e } = hit;
+    const count = this.deps.count;
+    return {
+      status: a.status, headers: a.headers, body: req.method === 'HEAD' ? undefined : a.body,
+      sent: req.method === 'GET' ? (bytes) => count(e, Math.min(bytes, a.mediaBytes)) : () => {},
+    };
+  }
+
+  /**
+   * For connections Node's HTTP server owns (see front.ts): answers from memory and returns
+   * true, or returns false so the caller hands the request to Fastify.
+   */
+  serve(req: IncomingMessage, res: ServerResponse): boolean {
+    const hit = this.lookup(req.method, req.url, req.headers);
+    if (!hit) return false;
+    const { a, e } = hit;
     res.writeHead(a.status, a.headers);
     res.end(a.body);
-    if (method === 'GET') {
+    if (req.method === 'GET') {
       if (a.mediaBytes > 0) res.once('close', () => this.deps.count(e, bytesSent(res, a.mediaBytes)));
       else this.deps.count(e, 0);
     }
-    this.deps.onAnswered(method, a.status);
     return true;
   }
 }

@@ -282,3 +282,26 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
 export function mediaKey(rawTail: string): string {
   return parseMediaPath(rawTail).rel;
 }
+
+/**
+ * Checks, off the request path, that a file answered from memory is still the one on disk: the
+ * same realpath inside the store, a regular file of the same size and mtime. If so the entry is
+ * trusted for another REVALIDATE_MS; if not it is dropped, and the next request reads the file
+ * again through Fastify (a republished lesson, a removed one).
+ */
+export async function recheckCached(store: string, key: string, e: CachedFile, cache: FileCache): Promise<void> {
+  try {
+    const root = await realpath(store);
+    const real = await realpath(join(root, key));
+    const st = await stat(real);
+    if (real === e.real && real.startsWith(root + sep) && st.isFile() && st.mtimeMs === e.mtimeMs && st.size === e.size) {
+      e.checkedAt = Date.now();
+    } else if (cache.peek(key) === e) {
+      cache.delete(key);
+    }
+  } catch {
+    if (cache.peek(key) === e) cache.delete(key);
+  } finally {
+    e.revalidatingSince = 0;
+  }
+}

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
@@ -10,8 +10,9 @@ import type { Db } from '../db/db.js';
 import type { Service } from '../service.js';
 import type { Users } from '../users/users.js';
 import type { SetupToken } from '../users/setup-token.js';
-import { ByteCounter, mediaKey, mediaRoutes } from './media.js';
+import { ByteCounter, mediaKey, mediaRoutes, recheckCached } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
+import { HttpFront } from './front.js';
 import { apiRoutes, createMetrics, type LessonSource } from './routes/api.js';
 import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
@@ -66,16 +67,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let closing = false;
   // built below, once metrics and the byte counter exist; requests only arrive after listen()
   let fast: MediaFastPath | undefined;
+  let front: HttpFront | undefined;
   const app = Fastify({
-    // segments already in memory are answered before Fastify's pipeline (media-cache.ts); the
+    // every connection is read first by HttpFront, which answers segments already in memory
+    // straight from the socket and hands everything else to this Node server (front.ts); the
     // server's limits and timeouts are set here because Fastify leaves a factory's server alone
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
       const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+        // connections the front handed over still get memory answers, through Node's parser
         if (!fast?.serve(req, res)) handler(req, res);
       });
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.requestTimeout = 0;
       server.setTimeout(CONNECTION_TIMEOUT_MS);
+      const nodeListeners = server.listeners('connection') as Array<(s: Socket) => void>;
+      front = new HttpFront({
+        answer: (req) => fast?.answerFront(req),
+        handOver: (socket) => { for (const l of nodeListeners) l.call(server, socket); },
+        maxHeadBytes: MAX_HEADER_BYTES,
+        keepAliveMs: KEEP_ALIVE_MS,
+        stallMs: CONNECTION_TIMEOUT_MS,
+      });
+      const f = front;
+      server.removeAllListeners('connection');
+      server.on('connection', (socket: Socket) => f.take(socket));
       return server;
     },
     loggerInstance: deps.log,
@@ -105,7 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // whose download finishes are closed as soon as they fall idle
   app.addHook('preClose', async () => {
     closing = true;
-    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    front?.closeIdle();
+    const sweep = setInterval(() => { app.server.closeIdleConnections(); front?.closeIdle(); }, 100);
     sweep.unref();
     app.server.once('close', () => clearInterval(sweep));
   });
@@ -152,6 +168,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // a login check needs Fastify's request; a closing server answers 503 from Fastify
     enabled: () => !closing && !deps.cfg.studentsNeedLogin,
     count: (e, bytes) => counter.add(e.lessonId, e.rendition, bytes),
+    recheck: (key, e) => void recheckCached(deps.store, key, e, cache),
     onAnswered: (method, status) => {
       const byStatus = mediaRequests[method as 'GET' | 'HEAD'];
       let c = byStatus.get(status);

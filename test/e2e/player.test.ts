@@ -94,10 +94,6 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
     onUpload: async () => ({ lessonId: 'subida-1' }),
   });
   await registerPlayer(app, { school: SCHOOL, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() });
-  // what the box was asked for, seen by the server (the page's own request events miss what
-  // the service worker fetches)
-  const requested: string[] = [];
-  app.addHook('onRequest', async (req) => { requested.push(req.url.split('?')[0]!); });
   await app.listen({ host: '127.0.0.1', port: 0 });
   // the browser's keep-alive sockets must not hold the close open
   closers.push(['http', () => { app.server.closeAllConnections(); return app.close(); }]);
@@ -110,6 +106,10 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
     executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 412, height: 860 },
   });
   closers.push(['chromium', () => context.close()]);
+  // what the browser asked the box for: the context's events include the service worker's
+  // fetches (the server cannot see them all: files in memory are answered before Fastify)
+  const requested: string[] = [];
+  context.on('request', (r) => { if (r.url().startsWith(base)) requested.push(new URL(r.url()).pathname); });
   const page = context.pages()[0] ?? await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
