@@ -49,4 +49,4 @@ for spec in $LECTURES; do
   done
 done
 node "$ROOT/bin/yachay.mjs" models check --json > "$OUT/models-check.json"
-VARIANTS="$VARIANTS" node "$ROOT/test/bench/report-models.mjs" "$OUT" $LECTURES
+VARIANTS="$VARIANTS" node --import tsx "$ROOT/test/bench/report-models.mjs" "$OUT" $LECTURES

@@ -3,10 +3,15 @@
 // the encode, and each model's latency per call from `yachay models check --json`.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+// the floors the box itself enforces (run with `node --import tsx`, see models.sh)
+import { configSchema } from '../../daemon/config/schema.js';
 
 const [dir, ...lectures] = process.argv.slice(2);
 const variants = (process.env.VARIANTS ?? 'heuristic:none models:vad,face,rate').split(/\s+/).filter(Boolean).map((v) => v.split(':')[0]);
-const FLOORS = { ocr: 0.97, stoi: 0.96, head: 0.95, motion: 0.75 };
+const floor = configSchema.properties.optimize.properties.floors.properties;
+const FLOORS = {
+  ocr: floor.ocrRatio.default, stoi: floor.stoi.default, head: floor.ssimTalkingHead.default, motion: floor.ssimMotion.default,
+};
 const f = (x, d = 3) => (x === null || x === undefined ? '–' : Number(x).toFixed(d));
 const meets = (d) => {
   const pk = d.ssim?.per_kind ?? {};
