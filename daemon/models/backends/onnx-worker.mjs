@@ -41,14 +41,12 @@ try {
       post({ type: 'disposed' });
       process.exit(0);
     }
-    if (msg.type !== 'run') return;
+    if (msg.type !== 'run' && msg.type !== 'scan') return;
     try {
-      const feeds = {};
-      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.dtype, t.data, t.shape);
-      const res = await session.run(feeds);
+      const outputs = msg.type === 'run' ? await run(msg.feeds) : await scan(msg.run);
       const out = {};
       const transfer = [];
-      for (const [name, v] of Object.entries(res)) {
+      for (const [name, v] of Object.entries(outputs)) {
         // a copy we own, moved (not cloned) to the main thread
         const data = v.data.slice();
         out[name] = { dtype: DTYPES[v.type] ?? v.type, shape: Array.from(v.dims), data };
@@ -59,6 +57,32 @@ try {
       post({ type: 'result', id: msg.id, error: err.message });
     }
   });
+
+  const tensor = (t) => new ort.Tensor(t.dtype, t.data, t.shape);
+
+  async function run(feeds) {
+    const f = {};
+    for (const [name, t] of Object.entries(feeds)) f[name] = tensor(t);
+    return session.run(f);
+  }
+
+  // runRecurrent() in runtime.ts, looped here: one message for many steps instead of one each
+  async function scan(r) {
+    const size = r.shape.reduce((n, d) => n * d, 1);
+    const steps = r.windows.length / size;
+    const values = new Float32Array(steps);
+    const constants = {};
+    for (const [name, t] of Object.entries(r.constants)) constants[name] = tensor(t);
+    let state = tensor(r.state);
+    for (let i = 0; i < steps; i++) {
+      const input = new ort.Tensor('float32', r.windows.slice(i * size, (i + 1) * size), r.shape);
+      const res = await session.run({ ...constants, [r.input]: input, [r.stateIn]: state });
+      if (!res[r.output] || !res[r.stateOut]) throw new Error(`the model returned no "${r.output}" or "${r.stateOut}"`);
+      values[i] = Number(res[r.output].data[0]);
+      state = res[r.stateOut];
+    }
+    return { values: new ort.Tensor('float32', values, [steps]), state };
+  }
 } catch (err) {
   post({ type: 'error', kind: 'backend', message: err.message });
 }

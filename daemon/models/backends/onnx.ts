@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { YachayError } from '../../errors.js';
-import type { DType, InferenceSession, LoadOptions, Tensor, TensorInfo } from '../runtime.js';
+import type { DType, InferenceSession, LoadOptions, RecurrentResult, RecurrentRun, Tensor, TensorInfo } from '../runtime.js';
 import { elementCount } from '../runtime.js';
 
 /**
@@ -50,6 +50,18 @@ class OnnxSession implements InferenceSession {
   }
 
   run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    return this.send(feeds, (id) => ({ type: 'run', id, feeds }));
+  }
+
+  async scan(r: RecurrentRun): Promise<RecurrentResult> {
+    const size = elementCount(r.shape);
+    const first = { ...r.constants, [r.input]: { dtype: 'float32' as const, shape: r.shape, data: r.windows.subarray(0, size) }, [r.stateIn]: r.state };
+    const out = await this.send(first, (id) => ({ type: 'scan', id, run: r }));
+    return { values: out.values!.data as Float32Array, state: out.state! };
+  }
+
+  /** checks the (first step's) feeds, then posts the message built for a fresh id */
+  private send(feeds: Record<string, Tensor>, message: (id: number) => object): Promise<Record<string, Tensor>> {
     if (this.closed) return Promise.reject(new YachayError('YCH_ERR_MODEL_RUN', `ONNX model ${this.file}: session already disposed`));
     try {
       checkFeeds(this.file, this.inputs, feeds);
@@ -60,7 +72,7 @@ class OnnxSession implements InferenceSession {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
-      this.worker.postMessage({ type: 'run', id, feeds });
+      this.worker.postMessage(message(id));
     });
   }
 
