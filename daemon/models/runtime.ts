@@ -41,8 +41,8 @@ export interface InferenceSession {
 
 /**
  * Steps of a recurrent model (Silero VAD): step i feeds `windows[i]` to `input`, the state
- * from step i-1 to `stateIn`, and the `constants`; it keeps the first value of `output` and
- * the `stateOut` output as the next state.
+ * from step i-1 to `stateIn`, and the `constants`; it keeps the values of `output` (one per
+ * batch lane) and the `stateOut` output as the next state.
  */
 export interface RecurrentRun {
   input: string;
@@ -57,7 +57,7 @@ export interface RecurrentRun {
 }
 
 export interface RecurrentResult {
-  /** one value per step */
+  /** `output`'s values, step after step (one per lane each) */
   values: Float32Array;
   /** the state after the last step, for the next call */
   state: Tensor;
@@ -71,7 +71,7 @@ export async function runRecurrent(session: InferenceSession, r: RecurrentRun): 
   if (session.scan) return session.scan(r);
   const size = elementCount(r.shape);
   const steps = r.windows.length / size;
-  const values = new Float32Array(steps);
+  let values = new Float32Array(0);
   let state = r.state;
   for (let i = 0; i < steps; i++) {
     const input: Tensor = { dtype: 'float32', shape: r.shape, data: r.windows.slice(i * size, (i + 1) * size) };
@@ -79,7 +79,8 @@ export async function runRecurrent(session: InferenceSession, r: RecurrentRun): 
     const out = res[r.output]?.data;
     const next = res[r.stateOut];
     if (!out || !next) throw new YachayError('YCH_ERR_MODEL_RUN', `the model returned no "${r.output}" or "${r.stateOut}"`);
-    values[i] = Number(out[0]);
+    if (i === 0) values = new Float32Array(steps * out.length);
+    for (let k = 0; k < out.length; k++) values[i * out.length + k] = Number(out[k]);
     state = next;
   }
   return { values, state };

@@ -70,7 +70,7 @@ try {
   async function scan(r) {
     const size = r.shape.reduce((n, d) => n * d, 1);
     const steps = r.windows.length / size;
-    const values = new Float32Array(steps);
+    let values = new Float32Array(0);
     const constants = {};
     for (const [name, t] of Object.entries(r.constants)) constants[name] = tensor(t);
     let state = tensor(r.state);
@@ -78,10 +78,12 @@ try {
       const input = new ort.Tensor('float32', r.windows.slice(i * size, (i + 1) * size), r.shape);
       const res = await session.run({ ...constants, [r.input]: input, [r.stateIn]: state });
       if (!res[r.output] || !res[r.stateOut]) throw new Error(`the model returned no "${r.output}" or "${r.stateOut}"`);
-      values[i] = Number(res[r.output].data[0]);
+      const out = res[r.output].data;
+      if (i === 0) values = new Float32Array(steps * out.length);
+      for (let k = 0; k < out.length; k++) values[i * out.length + k] = Number(out[k]);
       state = res[r.stateOut];
     }
-    return { values: new ort.Tensor('float32', values, [steps]), state };
+    return { values: new ort.Tensor('float32', values, [values.length]), state };
   }
 } catch (err) {
   post({ type: 'error', kind: 'backend', message: err.message });
