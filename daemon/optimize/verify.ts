@@ -98,15 +98,14 @@ async function checkPictures(plan: Plan, source: string, candidate: string, opts
     const dur = Math.min(SSIM_WINDOW, s.end - s.start - 0.4);
     const at = s.start + 0.2 + (s.end - s.start - 0.4 - dur) / 2;
     const win = { start: at, duration: dur, width: r0.width, height: r0.height, fps: plan.baseFps, signal: opts.signal };
-    const m = await ssimWindow(source, candidate, win);
     const floor = s.cls === 'motion' ? opts.floors.ssimMotion : opts.floors.ssimTalkingHead;
     // with a region of interest the floor is the teacher's region: outside it the encoder was
-    // told to save bits, and the frame's figure is kept as information
+    // told to save bits, and the frame's figure (same pass) is kept as information
     const roi = s.roi ? roiPixels(s.roi, r0.width, r0.height) : undefined;
+    const m = await ssimWindow(source, candidate, { ...win, crop: roi });
     if (roi) {
-      const inRoi = await ssimWindow(source, candidate, { ...win, crop: roi });
-      out.push({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: inRoi.all, floor, ok: inRoi.all >= floor, weight: dur,
-        detail: `${dur.toFixed(1)} s, region ${roi.w}x${roi.h}+${roi.x}+${roi.y}, frame ${m.all.toFixed(4)}` });
+      out.push({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: m.all, floor, ok: m.all >= floor, weight: dur,
+        detail: `${dur.toFixed(1)} s, region ${roi.w}x${roi.h}+${roi.x}+${roi.y}, frame ${m.frame?.all.toFixed(4) ?? '?'}` });
       continue;
     }
     out.push({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: m.all, floor, ok: m.all >= floor, weight: dur, detail: `${dur.toFixed(1)} s` });

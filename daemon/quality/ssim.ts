@@ -19,7 +19,10 @@ export interface SsimOptions {
   height: number;
   /** both inputs are retimed to this constant rate (frames held / dropped like a player) */
   fps: number;
-  /** compare only this rectangle (pixels of the scaled frame): a region of interest */
+  /**
+   * also compare this rectangle (pixels of the scaled frame), a region of interest, in the
+   * same pass: the result is the region's, with the whole frame's in `frame`
+   */
   crop?: { x: number; y: number; w: number; h: number } | undefined;
   signal?: AbortSignal;
 }
@@ -29,6 +32,8 @@ export interface SsimResult {
   all: number;
   /** luma only */
   y: number;
+  /** with `crop`: the whole frame, measured in the same pass */
+  frame?: { all: number; y: number } | undefined;
 }
 
 /**
@@ -59,11 +64,28 @@ async function videoStart(input: string, signal?: AbortSignal): Promise<{ video:
 /** `All:0.987 (18.9)` / `Y:0.99 (20.1)` in the filter's summary line on stderr. */
 export function parseSsimSummary(stderr: string): SsimResult | undefined {
   const line = stderr.split('\n').reverse().find((l) => /SSIM Y:/.test(l));
-  if (!line) return undefined;
+  return line ? parseLine(line) : undefined;
+}
+
+function parseLine(line: string): SsimResult | undefined {
   const y = /\bY:([\d.]+)/.exec(line);
   const all = /\bAll:([\d.]+)/.exec(line);
   if (!y || !all) return undefined;
   return { y: Number(y[1]), all: Number(all[1]) };
+}
+
+/**
+ * Every ssim filter's summary, in the order the filters appear in the graph: ffmpeg names
+ * them `Parsed_ssim_<position>` and prints them when the graph closes, in no promised order.
+ */
+export function parseSsimSummaries(stderr: string): SsimResult[] {
+  const found: Array<[number, SsimResult]> = [];
+  for (const line of stderr.split('\n')) {
+    const m = /\[Parsed_ssim_(\d+) @[^\]]*\] SSIM Y:/.exec(line);
+    const r = m ? parseLine(line) : undefined;
+    if (m && r) found.push([Number(m[1]), r]);
+  }
+  return found.sort((a, b) => a[0] - b[0]).map(([, r]) => r);
 }
 
 export async function ssimWindow(source: string, candidate: string, opts: SsimOptions): Promise<SsimResult> {
@@ -96,17 +118,26 @@ export async function ssimWindow(source: string, candidate: string, opts: SsimOp
   const chain = (at: { video: number }): string =>
     `setpts=PTS-${sec(at.video - 1e-4)}/TB,fps=${fps}:start_time=${sec(s0 / fps)},`
     + `trim=start_frame=${k0 - s0}:end_frame=${k0 - s0 + n},setpts=PTS-STARTPTS,`
-    + `scale=${width}:${height}:flags=bicubic,setsar=1,format=yuv420p`
-    + (opts.crop ? `,crop=${opts.crop.w}:${opts.crop.h}:${opts.crop.x}:${opts.crop.y}` : '');
-  const graph = `[0:v:0]${chain(startC)}[c];[1:v:0]${chain(startS)}[s];[c][s]ssim=shortest=1[out]`;
+    + `scale=${width}:${height}:flags=bicubic,setsar=1,format=yuv420p`;
+  let graph = `[0:v:0]${chain(startC)}[c];[1:v:0]${chain(startS)}[s];`;
+  const outs = ['[frame]'];
+  if (opts.crop) {
+    // one decode for both figures: the frames are split after scaling, one copy cropped
+    const crop = `crop=${opts.crop.w}:${opts.crop.h}:${opts.crop.x}:${opts.crop.y}`;
+    graph += `[c]split[c1][c2];[s]split[s1][s2];[c1][s1]ssim=shortest=1[frame];[c2]${crop}[cr];[s2]${crop}[sr];[cr][sr]ssim=shortest=1[roi]`;
+    outs.push('[roi]');
+  } else {
+    graph += '[c][s]ssim=shortest=1[frame]';
+  }
   const args = ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'info', '-copyts',
     ...input(candidate, startC), ...input(source, startS),
-    '-filter_complex', graph, '-map', '[out]', '-f', 'null', '-'];
+    '-filter_complex', graph, ...outs.flatMap((o) => ['-map', o, '-f', 'null', '-'])];
   const { stderr } = await run('ffmpeg', args, { signal });
-  const res = parseSsimSummary(stderr);
-  if (!res || !Number.isFinite(res.all) || !Number.isFinite(res.y)) {
+  const res = parseSsimSummaries(stderr);
+  if (res.length !== outs.length || res.some((r) => !Number.isFinite(r.all) || !Number.isFinite(r.y))) {
     throw new YachayError('YCH_ERR_FFMPEG_FAILED',
       `ssim gave no summary for ${candidate} at ${start}s+${duration}s (window past the end of a file?)`);
   }
-  return res;
+  const [frame, roi] = res as [SsimResult, SsimResult | undefined];
+  return roi ? { ...roi, frame } : frame;
 }

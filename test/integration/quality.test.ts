@@ -132,4 +132,16 @@ t.test('SSIM window: identical, degraded, and an HLS copy on its own timeline', 
   t.ok(hls.all > 0.97, `MPEG-TS HLS copy lines up: ${hls.all}`);
   t.ok(slow.all < hls.all - 0.05, `10 fps copy: judder on moving content is measured: ${slow.all}`);
   await t.rejects(ssimWindow(src, src, { ...win, start: 30 }), { code: 'YCH_ERR_FFMPEG_FAILED' }, 'window past the end');
+
+  // a region of interest is measured in the same pass as the whole frame: a copy whose left
+  // half is smeared keeps its right half, and the frame figure is the plain window's
+  const half = join(dir, 'half.mp4');
+  tool('ffmpeg', ['-i', src, '-filter_complex', '[0:v]split[a][b];[a]scale=96:54,scale=640:360,crop=320:360:0:0[l];[b]crop=320:360:320:0[r];[l][r]hstack',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '16', half]);
+  const [region, whole] = await Promise.all([
+    ssimWindow(src, half, { ...win, crop: { x: 320, y: 0, w: 320, h: 360 } }), ssimWindow(src, half, win)]);
+  t.ok(region.all > 0.99, `intact right half: ${region.all}`);
+  t.ok(whole.all < 0.95, `whole frame with a smeared half: ${whole.all}`);
+  t.same(region.frame, { all: whole.all, y: whole.y }, 'the frame figure of the region pass is the plain window\'s');
+  t.equal(whole.frame, undefined, 'no second figure without a region');
 });
