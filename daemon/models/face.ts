@@ -1,5 +1,6 @@
+import { performance } from 'node:perf_hooks';
 import { run } from '../optimize/ffmpeg.js';
-import { FAST_DECODE } from '../optimize/analyse.js';
+import { FAST_DECODE, type FrameTap } from '../optimize/analyse.js';
 import { probe } from '../optimize/probe.js';
 import type { MediaInfo } from '../optimize/probe.js';
 import { YachayError } from '../errors.js';
@@ -185,57 +186,98 @@ export interface TrackOptions extends DecodeOptions {
   info?: MediaInfo | undefined;
 }
 
+/** ffmpeg filters (after `fps`) that make the 128×128 rgb24 model input of a frame. */
+function letterboxFilters(lb: Letterbox): string {
+  return [`scale=${lb.width}:${lb.height}:flags=area`, 'setsar=1',
+    `pad=${FACE_SIZE}:${FACE_SIZE}:${lb.padX}:${lb.padY}:black`, 'format=rgb24'].join(',');
+}
+
+const FRAME_BYTES = FACE_SIZE * FACE_SIZE * 3;
+
+/**
+ * Detects each frame as it arrives, one at a time (the model is far faster than decoding, so
+ * frames never pile up), and keeps the faces in source coordinates.
+ */
+class FaceCollector {
+  private readonly frames: FaceFrame[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  /** ms spent in the model */
+  ms = 0;
+
+  constructor(private readonly session: InferenceSession, private readonly lb: Letterbox, private readonly opts: DecodeOptions) {}
+
+  push(t: number, frame: Uint8Array): void {
+    this.chain = this.chain.then(async () => {
+      if (this.failure) return;
+      try {
+        const t0 = performance.now();
+        const faces = await detectFaces(this.session, frame, FACE_SIZE, FACE_SIZE, this.opts);
+        this.ms += performance.now() - t0;
+        this.frames.push({ t, faces: faces.map((f) => unletterbox(f, this.lb)) });
+      } catch (err) {
+        this.failure = err;
+      }
+    });
+  }
+
+  async done(): Promise<FaceFrame[]> {
+    await this.chain;
+    if (this.failure) throw this.failure;
+    return this.frames;
+  }
+}
+
+/** display size, so phone rotation and the letterbox mapping agree with what people see */
+function letterboxOf(info: MediaInfo, path: string): Letterbox {
+  if (!info.video) throw new YachayError('YCH_ERR_INPUT_NOT_MEDIA', `${path} has no video stream to look for faces in`);
+  return letterbox(info.video.displayWidth, info.video.displayHeight);
+}
+
 /**
  * Faces over a stretch of video: ffmpeg samples `fps` frames per second, scaled to fit
- * 128×128 with black bars, and each frame is detected as it arrives (the model is far
- * faster than decoding, so frames never pile up).
+ * 128×128 with black bars. The optimizer takes the same frames from its analysis decode
+ * instead (faceTap); this decodes on its own, for a file analysed elsewhere.
  */
 export async function faceTrack(session: InferenceSession, videoPath: string, opts: TrackOptions = {}): Promise<FaceFrame[]> {
   const info = opts.info ?? await probe(videoPath, opts.signal);
-  if (!info.video) throw new YachayError('YCH_ERR_INPUT_NOT_MEDIA', `${videoPath} has no video stream to look for faces in`);
+  const lb = letterboxOf(info, videoPath);
   const fps = opts.fps ?? 2;
   const start = Math.max(0, opts.start ?? 0);
   const end = opts.end ?? info.duration;
   if (end <= start) return [];
-  // display size, so phone rotation and the letterbox mapping agree with what people see
-  const lb = letterbox(info.video.displayWidth, info.video.displayHeight);
-  const filter = [
-    `fps=${fps}`,
-    `scale=${lb.width}:${lb.height}:flags=area`,
-    'setsar=1',
-    `pad=${FACE_SIZE}:${FACE_SIZE}:${lb.padX}:${lb.padY}:black`,
-  ].join(',');
   const args = ['-nostdin', '-v', 'error', ...FAST_DECODE, '-ss', String(start), '-i', videoPath, '-t', String(end - start),
-    '-sn', '-vf', filter, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-
-  const frameBytes = FACE_SIZE * FACE_SIZE * 3;
-  const frames: FaceFrame[] = [];
+    '-sn', '-vf', `fps=${fps},${letterboxFilters(lb)}`, '-f', 'rawvideo', 'pipe:1'];
+  const collector = new FaceCollector(session, lb, opts);
   let pending: Buffer = Buffer.alloc(0);
   let index = 0;
-  let chain: Promise<void> = Promise.resolve();
-  let failure: unknown;
   const onStdout = (chunk: Buffer): void => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= frameBytes) {
+    while (pending.length >= FRAME_BYTES) {
       // copy: the chunk's memory is reused by the stream, and the run happens later
-      const frame = new Uint8Array(pending.subarray(0, frameBytes));
-      pending = pending.subarray(frameBytes);
-      const t = start + index++ / fps;
-      chain = chain.then(async () => {
-        if (failure) return;
-        try {
-          const faces = await detectFaces(session, frame, FACE_SIZE, FACE_SIZE, opts);
-          frames.push({ t, faces: faces.map((f) => unletterbox(f, lb)) });
-        } catch (err) {
-          failure = err;
-        }
-      });
+      collector.push(start + index++ / fps, new Uint8Array(pending.subarray(0, FRAME_BYTES)));
+      pending = pending.subarray(FRAME_BYTES);
     }
   };
   await run('ffmpeg', args, { signal: opts.signal, onStdout });
-  await chain;
-  if (failure) throw failure;
-  return frames;
+  return collector.done();
+}
+
+/**
+ * Faces over the whole video from the optimizer's analysis decode (analyse.ts FrameTap), at
+ * `fps` frames per second: no second decode of the talking-head shots. `done()` gives every
+ * frame's faces once the analysis has finished; `modelMs` is the time spent in the model.
+ */
+export function faceTap(session: InferenceSession, info: MediaInfo, opts: DecodeOptions & { fps?: number } = {}): {
+  tap: FrameTap; done: () => Promise<FaceFrame[]>; modelMs: () => number;
+} {
+  const lb = letterboxOf(info, info.path);
+  const collector = new FaceCollector(session, lb, opts);
+  return {
+    tap: { fps: opts.fps ?? 2, filters: letterboxFilters(lb), frameBytes: FRAME_BYTES, onFrame: (t, frame) => collector.push(t, frame) },
+    done: () => collector.done(),
+    modelMs: () => collector.ms,
+  };
 }
 
 export interface Region { x: number; y: number; w: number; h: number }

@@ -39,6 +39,19 @@ export interface Analysis {
   audio?: AudioFeatures | undefined;
 }
 
+/**
+ * A second picture stream taken from the analysis decode, for a model that looks at whole
+ * frames (the face detector): the video is decoded once for both.
+ */
+export interface FrameTap {
+  fps: number;
+  /** ffmpeg filters after `fps` (scale, pad…) that end in a packed format of `frameBytes` */
+  filters: string;
+  frameBytes: number;
+  /** each frame in order, `t` seconds from the start; the bytes are the caller's to keep */
+  onFrame(t: number, frame: Uint8Array): void;
+}
+
 /** decoder options for analysis passes that sample a few small frames */
 export const FAST_DECODE = ['-skip_frame', 'noref', '-skip_loop_filter', 'all'];
 
@@ -60,8 +73,13 @@ class Column {
   done(): Float32Array { return this.buf.slice(0, this.length); }
 }
 
-export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps: number,
-  opts: { signal?: AbortSignal | undefined; onProgress?: ((sec: number) => void) | undefined } = {}): Promise<VideoFeatures> {
+export interface AnalyseOptions {
+  signal?: AbortSignal | undefined;
+  onProgress?: ((sec: number) => void) | undefined;
+  tap?: FrameTap | undefined;
+}
+
+export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps: number, opts: AnalyseOptions = {}): Promise<VideoFeatures> {
   const frameBytes = ANALYSIS_W * ANALYSIS_H;
   const cols = Array.from({ length: FEATS }, () => new Column());
   // The previous frame rides along at the start of each batch so diffs continue across chunks.
@@ -85,13 +103,27 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
     frames += n;
     opts.onProgress?.(frames / fps);
   };
+  const gray = `fps=${fps},scale=${ANALYSIS_W}:${ANALYSIS_H}:flags=area,format=gray`;
+  const tap = opts.tap;
+  let tapped: Buffer = Buffer.alloc(0);
+  let tapIndex = 0;
+  const onPipe3 = tap && ((chunk: Buffer): void => {
+    tapped = tapped.length ? Buffer.concat([tapped, chunk]) : chunk;
+    while (tapped.length >= tap.frameBytes) {
+      // a copy: the stream reuses the chunk's memory
+      tap.onFrame(tapIndex++ / tap.fps, new Uint8Array(tapped.subarray(0, tap.frameBytes)));
+      tapped = tapped.subarray(tap.frameBytes);
+    }
+  });
+  const output = tap
+    ? ['-filter_complex', `[0:v:0]split=2[a][b];[a]${gray}[g];[b]fps=${tap.fps},${tap.filters}[t]`,
+      '-map', '[g]', '-f', 'rawvideo', 'pipe:1', '-map', '[t]', '-f', 'rawvideo', 'pipe:3']
+    : ['-map', '0:v:0', '-an', '-sn', '-vf', gray, '-f', 'rawvideo', 'pipe:1'];
   await run('ffmpeg', [
     // frames nothing refers to and the deblocking filter only cost time here: a 5 fps, 160x90
     // sample needs neither (3-min 720p lecture: 7.5 s → 4.2 s of decoding)
-    '-hide_banner', '-nostdin', '-v', 'error', ...FAST_DECODE, '-i', info.path, '-map', '0:v:0', '-an', '-sn',
-    '-vf', `fps=${fps},scale=${ANALYSIS_W}:${ANALYSIS_H}:flags=area,format=gray`,
-    '-f', 'rawvideo', 'pipe:1',
-  ], { signal: opts.signal, onStdout: consume });
+    '-hide_banner', '-nostdin', '-v', 'error', ...FAST_DECODE, '-i', info.path, ...output,
+  ], { signal: opts.signal, onStdout: consume, onPipe3 });
   const [diff, si, ti, edges, luma, lumaStd] = cols.map((c) => c.done()) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
   return { fps, diff, si, ti, edges, luma, lumaStd };
 }
@@ -117,8 +149,7 @@ export async function analyseAudio(info: MediaInfo, kernels: NativeKernels,
   return { frameSec: AUDIO_FRAME / AUDIO_RATE, rms: pick(0), zcr: pick(1), low: pick(2), high: pick(4), pcm: samples };
 }
 
-export async function analyse(info: MediaInfo, kernels: NativeKernels, fps: number,
-  opts: { signal?: AbortSignal | undefined; onProgress?: ((sec: number) => void) | undefined } = {}): Promise<Analysis> {
+export async function analyse(info: MediaInfo, kernels: NativeKernels, fps: number, opts: AnalyseOptions = {}): Promise<Analysis> {
   // both decodes at once: one core each on a Pi, and the audio pass is short
   const [video, audio] = await Promise.all([
     info.video ? analyseVideo(info, kernels, fps, opts) : Promise.resolve(undefined),

@@ -13,6 +13,8 @@ export interface RunOptions {
   onProgress?: ((outSeconds: number) => void) | undefined;
   /** feed stdout to the caller instead of parsing progress (raw pipes for analysis) */
   onStdout?: ((chunk: Buffer) => void) | undefined;
+  /** a second raw output, ffmpeg's `pipe:3` (the analysis decode's frames for a model) */
+  onPipe3?: ((chunk: Buffer) => void) | undefined;
   /** how long to wait after SIGINT before SIGKILL on abort */
   killGraceMs?: number;
 }
@@ -43,7 +45,7 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
     }
     let child: ChildProcess;
     try {
-      child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      child = spawn(bin, args, { stdio: opts.onPipe3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });
     } catch (err) {
       reject(missing(bin, err));
       return;
@@ -67,6 +69,7 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
       }
       out.push(chunk);
     });
+    if (opts.onPipe3) (child.stdio[3] as NodeJS.ReadableStream).on('data', opts.onPipe3);
     child.stderr!.on('data', (chunk: Buffer) => {
       // keep the tail only: ffmpeg can be chatty for hours
       err = (err + chunk.toString('utf8')).slice(-16384);

@@ -1,4 +1,5 @@
 import { mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import type { OptimizeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -6,7 +7,8 @@ import { YachayError, isYachayError } from '../errors.js';
 import type { NativeKernels } from '../analysis/native.js';
 import { probe } from './probe.js';
 import type { MediaInfo } from './probe.js';
-import { analyse } from './analyse.js';
+import { analyse, type Analysis } from './analyse.js';
+import type { FaceFrame, faceTap } from '../models/face.js';
 import { findShots, speechIntervals } from './shots.js';
 import type { Shot, ShotClass } from './shots.js';
 import { NEAR_MISS, makePlan, withMoreBits } from './plan.js';
@@ -86,9 +88,18 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
   if (!req.planOnly) await checkOutput(req.input, req.out);
   const info = await timed('probe', 0.01, () => probe(req.input, signal));
   log.info({ info }, 'probed');
-  const an = await timed('analyse', 0.14, () => analyse(info, kernels, cfg.analysisFps, {
-    signal, onProgress: (s) => progress.update(s / info.duration),
-  }));
+  // the face model looks at frames of the analysis decode as it runs (one decode for both)
+  const faces = cfg.models.face && info.video ? await openFaces(info) : undefined;
+  let an: Analysis;
+  let faceFrames: { frames: FaceFrame[]; ms: number } | undefined;
+  try {
+    an = await timed('analyse', 0.14, () => analyse(info, kernels, cfg.analysisFps, {
+      signal, onProgress: (s) => progress.update(s / info.duration), tap: faces?.tap,
+    }));
+    if (faces) faceFrames = { frames: await faces.done(), ms: faces.loadMs + faces.modelMs() };
+  } finally {
+    await faces?.dispose();
+  }
   const shots = findShots(an, info.duration);
   const rulePlan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
   let plan = rulePlan;
@@ -97,7 +108,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     // loaded on first use: a rules-only run never touches the inference runtimes
     const { assistPlan } = await import('../models/assist.js');
     const assisted = await timed('models', 0.05, () => assistPlan({
-      info, analysis: an, shots, plan, models: cfg.models, floors: cfg.floors, dataDir: deps.dataDir, log, signal,
+      info, analysis: an, shots, plan, models: cfg.models, floors: cfg.floors, dataDir: deps.dataDir, log, signal, faces: faceFrames,
     }));
     plan = assisted.plan;
     modelNotes = assisted.notes;
@@ -216,4 +227,12 @@ function describeMiss(r: VerifyReport): string {
   for (const c of r.failedClasses) if (r.ssim[c] !== undefined) parts.push(`SSIM ${c} ${r.ssim[c]!.toFixed(3)}`);
   if (r.audioFailed && r.stoi !== undefined) parts.push(`speech STOI ${r.stoi.toFixed(3)}`);
   return parts.join(', ') || 'unknown';
+}
+
+/** The face model, fed by the analysis decode; loaded on first use like the other models. */
+async function openFaces(info: MediaInfo): Promise<ReturnType<typeof faceTap> & { loadMs: number; dispose: () => Promise<void> }> {
+  const t0 = performance.now();
+  const [{ faceTap: tapOf }, { loadManifest, openModel }] = await Promise.all([import('../models/face.js'), import('../models/manifest.js')]);
+  const session = await openModel(loadManifest(), 'face');
+  return { ...tapOf(session, info, { fps: 2 }), loadMs: performance.now() - t0, dispose: () => session.dispose() };
 }

@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isYachayError } from '../../daemon/errors.js';
 import { loadTflite, type TfliteSession } from '../../daemon/models/backends/tflite.js';
-import { detectFaces, faceTrack, FACE_SIZE, shotRegion } from '../../daemon/models/face.js';
+import { detectFaces, faceTap, faceTrack, FACE_SIZE, shotRegion } from '../../daemon/models/face.js';
+import { analyseVideo } from '../../daemon/optimize/analyse.js';
+import { probe } from '../../daemon/optimize/probe.js';
+import { loadNative } from '../../daemon/analysis/native.js';
 import { findModel, loadManifest, verifiedFile } from '../../daemon/models/manifest.js';
 import { loadModel, type Tensor } from '../../daemon/models/runtime.js';
 
@@ -95,6 +98,29 @@ t.test('a panned, zoomed clip gives a consistent track and a region around the f
   t.ok(r!.x <= face.xmin && r!.x + r!.w >= face.xmax && r!.y <= face.ymin && r!.y + r!.h >= face.ymax, 'region contains the face');
   t.ok(r!.y + r!.h > face.ymax + (face.ymax - face.ymin), 'and reaches below it');
   t.ok(r!.x >= 0 && r!.y >= 0 && r!.x + r!.w <= 1 && r!.y + r!.h <= 1, 'inside the frame');
+});
+
+// The optimizer takes the face frames from its analysis decode (faceTap) instead of decoding
+// the talking-head shots again (faceTrack): both must see the same frames at the same times.
+t.test('faces from the analysis decode are those of a separate decode', async (t) => {
+  const dir = t.testdir();
+  const clip = join(dir, 'pan.mp4');
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-loop', '1', '-framerate', '10', '-t', '3', '-i', ASTRONAUT,
+    '-vf', "zoompan=z=1.25:x='(iw-iw/zoom)*on/29':y='(ih-ih/zoom)*0.2':d=1:s=240x240:fps=10,pad=320:240:40:0",
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', clip]);
+  const info = await probe(clip);
+  const faces = faceTap(session, info, { fps: 2 });
+  const video = await analyseVideo(info, loadNative(), 5, { tap: faces.tap });
+  const tapped = await faces.done();
+  const separate = await faceTrack(session, clip, { fps: 2, info });
+  t.equal(video.diff.length, 15, 'the analysis itself still gets its 5 fps frames');
+  t.same(tapped.map((f) => f.t), separate.map((f) => f.t), `the same ${tapped.length} frame times`);
+  const close = tapped.every((f, i) => {
+    const a = f.faces[0]; const b = separate[i]!.faces[0];
+    return a && b && Math.abs(a.xmin - b.xmin) < 0.01 && Math.abs(a.ymax - b.ymax) < 0.01;
+  });
+  t.ok(close, 'the same face in each frame');
+  t.ok(faces.modelMs() > 0, `model time counted (${faces.modelMs().toFixed(1)} ms)`);
 });
 
 t.test('feeds are checked; dispose is final', async (t) => {
