@@ -145,6 +145,8 @@ class FrontConnection {
   private waitingDrain = false;
   private stalled = false;
   private done = false;
+  /** the client sent FIN: answer what it asked, then close */
+  private readEnded = false;
 
   constructor(private readonly socket: Socket, private readonly front: HttpFront) {
     socket.on('data', this.onData);
@@ -152,6 +154,7 @@ class FrontConnection {
     socket.on('timeout', this.onTimeout);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
+    socket.on('end', this.onEnd);
     socket.setNoDelay(true);
     socket.setTimeout(front.opts.keepAliveMs);
   }
@@ -198,6 +201,11 @@ class FrontConnection {
     this.front.forget(this);
   };
 
+  private readonly onEnd = (): void => {
+    this.readEnded = true;
+    if (!this.pending) this.socket.end(); // after the answers already queued
+  };
+
   /** Answers every complete request in `pending`, until one is not the front's. */
   private work(): void {
     const { opts } = this.front;
@@ -214,6 +222,7 @@ class FrontConnection {
       this.pending = end + 4 < buf.length ? buf.subarray(end + 4) : undefined;
       this.write(answer);
     }
+    if (!this.pending && this.readEnded && !this.done) this.socket.end();
   }
 
   private write(a: FrontAnswer): void {
@@ -246,6 +255,7 @@ class FrontConnection {
     s.removeListener('timeout', this.onTimeout);
     s.removeListener('error', this.onError);
     s.removeListener('close', this.onClose);
+    s.removeListener('end', this.onEnd);
     s.setTimeout(0);
     this.front.forget(this);
     this.front.opts.handOver(s);

@@ -194,6 +194,17 @@ t.test('a reader that does not read gets every byte once it does', async (t) => 
   t.pass(`${n} answers of ${big.length} bytes, in full`);
 });
 
+t.test('a client that half-closes after its requests gets every answer, then the end', async (t) => {
+  const { port, seg } = await box(t);
+  const c = new RawClient(port);
+  t.teardown(() => c.socket.destroy());
+  c.socket.end(get('/media/les1/v0/seg_00000.m4s') + get('/media/les1/v0/seg_00000.m4s', 'Range: bytes=8-11\r\n'));
+  const a = await c.next();
+  t.ok(a.body.equals(seg), 'first answer');
+  t.equal((await c.next()).body.toString(), 'ZERO', 'second answer');
+  t.ok(await c.closed(), 'then the box closes its side');
+});
+
 t.test('stopping the server closes idle front connections at once', async (t) => {
   const { port, svc } = await box(t);
   const c = new RawClient(port);
