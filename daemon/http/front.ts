@@ -122,11 +122,6 @@ export class HttpFront {
     for (const c of this.conns) c.closeIfIdle();
   }
 
-  /** connections the front still owns */
-  get size(): number {
-    return this.conns.size;
-  }
-
   forget(c: FrontConnection): void {
     this.conns.delete(c);
   }
