@@ -144,14 +144,15 @@ class FrontConnection {
   private readEnded = false;
 
   constructor(private readonly socket: Socket, private readonly front: HttpFront) {
-    socket.on('data', this.onData);
-    socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    socket.on('end', this.onEnd);
+    for (const [event, fn] of this.listeners()) socket.on(event, fn);
     socket.setNoDelay(true);
     socket.setTimeout(front.opts.keepAliveMs);
+  }
+
+  /** the socket events the front listens to, removed as one when Node takes the socket */
+  private listeners(): Array<[string, (...args: any[]) => void]> {
+    return [['data', this.onData], ['drain', this.onDrain], ['timeout', this.onTimeout],
+      ['error', this.onError], ['close', this.onClose], ['end', this.onEnd]];
   }
 
   closeIfIdle(): void {
@@ -245,12 +246,7 @@ class FrontConnection {
     const rest = this.pending;
     this.pending = undefined;
     this.done = true;
-    s.removeListener('data', this.onData);
-    s.removeListener('drain', this.onDrain);
-    s.removeListener('timeout', this.onTimeout);
-    s.removeListener('error', this.onError);
-    s.removeListener('close', this.onClose);
-    s.removeListener('end', this.onEnd);
+    for (const [event, fn] of this.listeners()) s.removeListener(event, fn);
     s.setTimeout(0);
     this.front.forget(this);
     this.front.opts.handOver(s);

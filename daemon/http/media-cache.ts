@@ -37,7 +37,7 @@ export interface CachedFile {
   lastModified: string;
   /** the headers of a full 200 answer, built once */
   headers: OutgoingHttpHeaders;
-  /** when the re-check under way started (0: none); one request re-checks, the others are served */
+  /** when the background re-check under way started (0: none): one at a time per file */
   revalidatingSince: number;
 }
 

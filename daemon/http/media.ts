@@ -148,8 +148,18 @@ export class ByteCounter {
   }
 }
 
+/**
+ * The store's realpath, resolved on first use (the store may be created after the server
+ * starts) and then kept: every request and every background re-check compares against it.
+ */
+export function storeRealpath(store: string): () => Promise<string> {
+  let real: string | undefined;
+  return async () => (real ??= await realpath(store));
+}
+
 export interface MediaOptions {
-  store: string;
+  /** the content store's realpath (storeRealpath) */
+  storeRoot: () => Promise<string>;
   counter: ByteCounter;
   /** shared with MediaFastPath, which answers fresh entries before Fastify */
   cache: FileCache;
@@ -158,13 +168,7 @@ export interface MediaOptions {
 }
 
 export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Promise<void> {
-  const cache = opts.cache;
-  let storeReal: string | undefined;
-  const storeRoot = async (): Promise<string> => {
-    // resolved lazily: the store may be created after the server starts
-    if (!storeReal) storeReal = await realpath(opts.store);
-    return storeReal;
-  };
+  const { cache, storeRoot } = opts;
 
   const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     opts.guard?.(req);
@@ -177,8 +181,6 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
       // the file is gone or no longer safe: stop answering it from memory
       if (hit && err instanceof HttpError && err.statusCode === 404) cache.delete(target.rel);
       throw err;
-    } finally {
-      if (hit) hit.revalidatingSince = 0;
     }
   };
 
@@ -289,9 +291,9 @@ export function mediaKey(rawTail: string): string {
  * trusted for another REVALIDATE_MS; if not it is dropped, and the next request reads the file
  * again through Fastify (a republished lesson, a removed one).
  */
-export async function recheckCached(store: string, key: string, e: CachedFile, cache: FileCache): Promise<void> {
+export async function recheckCached(storeRoot: () => Promise<string>, key: string, e: CachedFile, cache: FileCache): Promise<void> {
   try {
-    const root = await realpath(store);
+    const root = await storeRoot();
     const real = await realpath(join(root, key));
     const st = await stat(real);
     if (real === e.real && real.startsWith(root + sep) && st.isFile() && st.mtimeMs === e.mtimeMs && st.size === e.size) {

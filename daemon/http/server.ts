@@ -10,7 +10,7 @@ import type { Db } from '../db/db.js';
 import type { Service } from '../service.js';
 import type { Users } from '../users/users.js';
 import type { SetupToken } from '../users/setup-token.js';
-import { ByteCounter, mediaKey, mediaRoutes, recheckCached } from './media.js';
+import { ByteCounter, mediaKey, mediaRoutes, recheckCached, storeRealpath } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
 import { HttpFront } from './front.js';
 import { apiRoutes, createMetrics, type LessonSource } from './routes/api.js';
@@ -81,14 +81,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       server.requestTimeout = 0;
       server.setTimeout(CONNECTION_TIMEOUT_MS);
       const nodeListeners = server.listeners('connection') as Array<(s: Socket) => void>;
-      front = new HttpFront({
+      const f = new HttpFront({
         answer: (req) => fast?.answerFront(req),
         handOver: (socket) => { for (const l of nodeListeners) l.call(server, socket); },
         maxHeadBytes: MAX_HEADER_BYTES,
         keepAliveMs: KEEP_ALIVE_MS,
         stallMs: CONNECTION_TIMEOUT_MS,
       });
-      const f = front;
+      front = f;
       server.removeAllListeners('connection');
       server.on('connection', (socket: Socket) => f.take(socket));
       return server;
@@ -153,8 +153,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cfg: deps.cfg, lessons: deps.lessons, users: deps.users, sessions, limiter, metrics, health: deps.health, sessionTtlMs,
     setup: deps.setup,
   });
+  const storeRoot = storeRealpath(deps.store);
   await app.register(mediaRoutes, {
-    store: deps.store,
+    storeRoot,
     counter,
     cache,
     guard: deps.cfg.studentsNeedLogin ? (req) => { sessions.require(req); } : undefined,
@@ -168,7 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // a login check needs Fastify's request; a closing server answers 503 from Fastify
     enabled: () => !closing && !deps.cfg.studentsNeedLogin,
     count: (e, bytes) => counter.add(e.lessonId, e.rendition, bytes),
-    recheck: (key, e) => void recheckCached(deps.store, key, e, cache),
+    recheck: (key, e) => void recheckCached(storeRoot, key, e, cache),
     onAnswered: (method, status) => {
       const byStatus = mediaRequests[method as 'GET' | 'HEAD'];
       let c = byStatus.get(status);

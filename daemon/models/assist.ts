@@ -6,8 +6,8 @@ import type { Plan } from '../optimize/plan.js';
 import type { MediaInfo } from '../optimize/probe.js';
 import type { Shot } from '../optimize/shots.js';
 import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from './vad.js';
-import { faceTrack, shotRegion, type FaceFrame } from './face.js';
-import { loadManifest, openModel } from './manifest.js';
+import { shotRegion, type FaceFrame } from './face.js';
+import { loadManifest } from './manifest.js';
 import { shotFeatures } from './rate/features.js';
 import { loadRateModel, pickQp } from './rate/predict.js';
 import { floorOf } from './rate/sweep.js';
@@ -27,8 +27,7 @@ export interface AssistInput {
   plan: Plan;
   models: Readonly<ModelsConfig>;
   floors: Readonly<Floors>;
-  /** faces found during the analysis decode (faceTap), with the model's time; else the face
-   *  model decodes the talking-head shots itself */
+  /** faces the face model found during the analysis decode (faceTap), with its time */
   faces?: { frames: FaceFrame[]; ms: number } | undefined;
   /** the box's data folder: its own rate model version, if it trained one */
   dataDir?: string | undefined;
@@ -72,26 +71,19 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
     log.info({ vad: notes.vad, ms: timings.vad }, 'speech model: pauses coded as silence');
   }
   const heads = plan.shots.filter((s) => s.cls === 'talking_head');
-  if (models.face && input.info.video && heads.length) {
+  const tapped = input.faces;
+  if (models.face && tapped && heads.length) {
     const t0 = performance.now();
-    const tapped = input.faces;
-    const session = tapped ? undefined : await openModel(manifest, 'face');
     const found: Array<{ shot: number; frames: number; withFace: number }> = [];
-    try {
-      const regions = new Map<number, ReturnType<typeof roundRegion>>();
-      for (const s of heads) {
-        const track = tapped
-          ? tapped.frames.filter((f) => f.t >= s.start && f.t < s.end)
-          : await faceTrack(session!, input.info.path, { start: s.start, end: s.end, fps: 2, info: input.info, signal: input.signal });
-        const roi = shotRegion(track);
-        found.push({ shot: s.index, frames: track.length, withFace: track.filter((f) => f.faces.length > 0).length });
-        if (roi) regions.set(s.index, roundRegion(roi));
-      }
-      plan = { ...plan, shots: plan.shots.map((s) => (regions.has(s.index) ? { ...s, roi: regions.get(s.index) } : s)) };
-    } finally {
-      await session?.dispose();
+    const regions = new Map<number, ReturnType<typeof roundRegion>>();
+    for (const s of heads) {
+      const track = tapped.frames.filter((f) => f.t >= s.start && f.t < s.end);
+      const roi = shotRegion(track);
+      found.push({ shot: s.index, frames: track.length, withFace: track.filter((f) => f.faces.length > 0).length });
+      if (roi) regions.set(s.index, roundRegion(roi));
     }
-    timings.face = Math.round(performance.now() - t0 + (tapped?.ms ?? 0));
+    plan = { ...plan, shots: plan.shots.map((s) => (regions.has(s.index) ? { ...s, roi: regions.get(s.index) } : s)) };
+    timings.face = Math.round(performance.now() - t0 + tapped.ms);
     notes.face = { shots: found, regions: plan.shots.filter((s) => s.roi).length };
     log.info({ face: notes.face, ms: timings.face }, 'face model: teacher regions');
   }

@@ -1,7 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { run } from '../optimize/ffmpeg.js';
-import { FAST_DECODE, type FrameTap } from '../optimize/analyse.js';
-import { probe } from '../optimize/probe.js';
+import type { FrameTap } from '../optimize/analyse.js';
 import type { MediaInfo } from '../optimize/probe.js';
 import { YachayError } from '../errors.js';
 import type { InferenceSession, Tensor } from './runtime.js';
@@ -174,18 +172,6 @@ export interface FaceFrame {
   faces: FaceDetection[];
 }
 
-export interface TrackOptions extends DecodeOptions {
-  /** seconds; default 0 */
-  start?: number;
-  /** seconds; default the end of the video */
-  end?: number;
-  /** analysis frames per second; default 2 (a face moves little in half a second) */
-  fps?: number;
-  signal?: AbortSignal;
-  /** the video's probe, when the caller has it: saves one ffprobe per shot */
-  info?: MediaInfo | undefined;
-}
-
 /** ffmpeg filters (after `fps`) that make the 128×128 rgb24 model input of a frame. */
 function letterboxFilters(lb: Letterbox): string {
   return [`scale=${lb.width}:${lb.height}:flags=area`, 'setsar=1',
@@ -229,49 +215,22 @@ class FaceCollector {
 }
 
 /** display size, so phone rotation and the letterbox mapping agree with what people see */
-function letterboxOf(info: MediaInfo, path: string): Letterbox {
-  if (!info.video) throw new YachayError('YCH_ERR_INPUT_NOT_MEDIA', `${path} has no video stream to look for faces in`);
+function letterboxOf(info: MediaInfo): Letterbox {
+  if (!info.video) throw new YachayError('YCH_ERR_INPUT_NOT_MEDIA', `${info.path} has no video stream to look for faces in`);
   return letterbox(info.video.displayWidth, info.video.displayHeight);
 }
 
 /**
- * Faces over a stretch of video: ffmpeg samples `fps` frames per second, scaled to fit
- * 128×128 with black bars. The optimizer takes the same frames from its analysis decode
- * instead (faceTap); this decodes on its own, for a file analysed elsewhere.
- */
-export async function faceTrack(session: InferenceSession, videoPath: string, opts: TrackOptions = {}): Promise<FaceFrame[]> {
-  const info = opts.info ?? await probe(videoPath, opts.signal);
-  const lb = letterboxOf(info, videoPath);
-  const fps = opts.fps ?? 2;
-  const start = Math.max(0, opts.start ?? 0);
-  const end = opts.end ?? info.duration;
-  if (end <= start) return [];
-  const args = ['-nostdin', '-v', 'error', ...FAST_DECODE, '-ss', String(start), '-i', videoPath, '-t', String(end - start),
-    '-sn', '-vf', `fps=${fps},${letterboxFilters(lb)}`, '-f', 'rawvideo', 'pipe:1'];
-  const collector = new FaceCollector(session, lb, opts);
-  let pending: Buffer = Buffer.alloc(0);
-  let index = 0;
-  const onStdout = (chunk: Buffer): void => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= FRAME_BYTES) {
-      // copy: the chunk's memory is reused by the stream, and the run happens later
-      collector.push(start + index++ / fps, new Uint8Array(pending.subarray(0, FRAME_BYTES)));
-      pending = pending.subarray(FRAME_BYTES);
-    }
-  };
-  await run('ffmpeg', args, { signal: opts.signal, onStdout });
-  return collector.done();
-}
-
-/**
- * Faces over the whole video from the optimizer's analysis decode (analyse.ts FrameTap), at
- * `fps` frames per second: no second decode of the talking-head shots. `done()` gives every
- * frame's faces once the analysis has finished; `modelMs` is the time spent in the model.
+ * Faces over a video at `fps` frames per second, fed by a decode that is already running: the
+ * optimizer's analysis decode (analyse.ts FrameTap), so talking-head shots are never decoded a
+ * second time. `done()` gives every frame's faces once the feeding decode has finished;
+ * `modelMs` is the time spent in the model. Frames are 128×128 rgb24 made by `tap.filters`
+ * (the source scaled to fit, black bars); faces come back in source coordinates.
  */
 export function faceTap(session: InferenceSession, info: MediaInfo, opts: DecodeOptions & { fps?: number } = {}): {
   tap: FrameTap; done: () => Promise<FaceFrame[]>; modelMs: () => number;
 } {
-  const lb = letterboxOf(info, info.path);
+  const lb = letterboxOf(info);
   const collector = new FaceCollector(session, lb, opts);
   return {
     tap: { fps: opts.fps ?? 2, filters: letterboxFilters(lb), frameBytes: FRAME_BYTES, onFrame: (t, frame) => collector.push(t, frame) },

@@ -1,4 +1,4 @@
-import { run } from './ffmpeg.js';
+import { rawFrames, run } from './ffmpeg.js';
 import type { MediaInfo } from './probe.js';
 import type { NativeKernels } from '../analysis/native.js';
 
@@ -48,7 +48,7 @@ export interface FrameTap {
   /** ffmpeg filters after `fps` (scale, pad…) that end in a packed format of `frameBytes` */
   filters: string;
   frameBytes: number;
-  /** each frame in order, `t` seconds from the start; the bytes are the caller's to keep */
+  /** each frame in order, `t` seconds from the start of the decode; the bytes are the caller's */
   onFrame(t: number, frame: Uint8Array): void;
 }
 
@@ -105,16 +105,7 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
   };
   const gray = `fps=${fps},scale=${ANALYSIS_W}:${ANALYSIS_H}:flags=area,format=gray`;
   const tap = opts.tap;
-  let tapped: Buffer = Buffer.alloc(0);
-  let tapIndex = 0;
-  const onPipe3 = tap && ((chunk: Buffer): void => {
-    tapped = tapped.length ? Buffer.concat([tapped, chunk]) : chunk;
-    while (tapped.length >= tap.frameBytes) {
-      // a copy: the stream reuses the chunk's memory
-      tap.onFrame(tapIndex++ / tap.fps, new Uint8Array(tapped.subarray(0, tap.frameBytes)));
-      tapped = tapped.subarray(tap.frameBytes);
-    }
-  });
+  const onPipe3 = tap && rawFrames(tap.frameBytes, (i, frame) => tap.onFrame(i / tap.fps, frame));
   const output = tap
     ? ['-filter_complex', `[0:v:0]split=2[a][b];[a]${gray}[g];[b]fps=${tap.fps},${tap.filters}[t]`,
       '-map', '[g]', '-f', 'rawvideo', 'pipe:1', '-map', '[t]', '-f', 'rawvideo', 'pipe:3']

@@ -21,6 +21,22 @@ export interface RunOptions {
 
 export interface RunResult { stdout: string; stderr: string }
 
+/**
+ * Cuts a rawvideo pipe into frames of `frameBytes` as chunks arrive; each frame is a copy
+ * (the stream reuses a chunk's memory), numbered from 0.
+ */
+export function rawFrames(frameBytes: number, onFrame: (index: number, frame: Uint8Array) => void): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  let index = 0;
+  return (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= frameBytes) {
+      onFrame(index++, new Uint8Array(pending.subarray(0, frameBytes)));
+      pending = pending.subarray(frameBytes);
+    }
+  };
+}
+
 const live = new Set<ChildProcess>();
 
 /** Kill every ffmpeg still running (used on a second Ctrl-C and at exit). */

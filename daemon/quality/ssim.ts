@@ -61,12 +61,7 @@ async function videoStart(input: string, signal?: AbortSignal): Promise<{ video:
   return { container: c, video: Number.isFinite(video) ? video : c };
 }
 
-/** `All:0.987 (18.9)` / `Y:0.99 (20.1)` in the filter's summary line on stderr. */
-export function parseSsimSummary(stderr: string): SsimResult | undefined {
-  const line = stderr.split('\n').reverse().find((l) => /SSIM Y:/.test(l));
-  return line ? parseLine(line) : undefined;
-}
-
+/** `All:0.987 (18.9)` / `Y:0.99 (20.1)` in an ssim filter's summary line on stderr. */
 function parseLine(line: string): SsimResult | undefined {
   const y = /\bY:([\d.]+)/.exec(line);
   const all = /\bAll:([\d.]+)/.exec(line);

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isYachayError } from '../../daemon/errors.js';
 import { loadTflite, type TfliteSession } from '../../daemon/models/backends/tflite.js';
-import { detectFaces, faceTap, faceTrack, FACE_SIZE, shotRegion } from '../../daemon/models/face.js';
+import { detectFaces, faceTap, FACE_SIZE, shotRegion } from '../../daemon/models/face.js';
+import { faceTrack } from '../helpers/face-track.js';
 import { analyseVideo } from '../../daemon/optimize/analyse.js';
 import { probe } from '../../daemon/optimize/probe.js';
 import { loadNative } from '../../daemon/analysis/native.js';
@@ -71,14 +72,21 @@ t.test('no face on a flat grey frame or a test pattern', async (t) => {
   t.same(await detectFaces(session, pattern, FACE_SIZE, FACE_SIZE), [], 'testsrc');
 });
 
-t.test('a panned, zoomed clip gives a consistent track and a region around the face', async (t) => {
-  const dir = t.testdir();
+/**
+ * 3 s at 10 fps: zoom 1.25 while panning left to right, framed 4:3 with side bars so the
+ * letterbox mapping is exercised. The face slides from right of centre to left.
+ */
+function panClip(dir: string): string {
   const clip = join(dir, 'pan.mp4');
-  // 3 s at 10 fps: zoom 1.25 while panning left to right, framed 4:3 with side bars so
-  // the letterbox mapping is exercised. The face slides from right of centre to left.
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-loop', '1', '-framerate', '10', '-t', '3', '-i', ASTRONAUT,
     '-vf', "zoompan=z=1.25:x='(iw-iw/zoom)*on/29':y='(ih-ih/zoom)*0.2':d=1:s=240x240:fps=10,pad=320:240:40:0",
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', clip]);
+  return clip;
+}
+
+t.test('a panned, zoomed clip gives a consistent track and a region around the face', async (t) => {
+  const dir = t.testdir();
+  const clip = panClip(dir);
   const track = await faceTrack(session, clip, { fps: 5 });
   t.ok(track.length >= 14 && track.length <= 16, `${track.length} frames`);
   const found = track.filter((f) => f.faces.length > 0);
@@ -101,13 +109,11 @@ t.test('a panned, zoomed clip gives a consistent track and a region around the f
 });
 
 // The optimizer takes the face frames from its analysis decode (faceTap) instead of decoding
-// the talking-head shots again (faceTrack): both must see the same frames at the same times.
+// the talking-head shots again (faceTrack in test/helpers): both must see the same frames at
+// the same times.
 t.test('faces from the analysis decode are those of a separate decode', async (t) => {
   const dir = t.testdir();
-  const clip = join(dir, 'pan.mp4');
-  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-loop', '1', '-framerate', '10', '-t', '3', '-i', ASTRONAUT,
-    '-vf', "zoompan=z=1.25:x='(iw-iw/zoom)*on/29':y='(ih-ih/zoom)*0.2':d=1:s=240x240:fps=10,pad=320:240:40:0",
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', clip]);
+  const clip = panClip(dir);
   const info = await probe(clip);
   const faces = faceTap(session, info, { fps: 2 });
   const video = await analyseVideo(info, loadNative(), 5, { tap: faces.tap });

@@ -10,7 +10,7 @@ import { run } from '../../daemon/optimize/ffmpeg.js';
 import { probe } from '../../daemon/optimize/probe.js';
 import type { Shot, ShotClass } from '../../daemon/optimize/shots.js';
 import { playlistInputArgs } from '../../daemon/quality/audio.js';
-import { parseSsimSummary } from '../../daemon/quality/ssim.js';
+import { parseSsimSummaries } from '../../daemon/quality/ssim.js';
 import { roiForRendition, roiPixels } from '../../daemon/models/roi.js';
 import type { PixelRect, Rect } from '../../daemon/models/roi.js';
 
@@ -80,7 +80,7 @@ async function ssimFrames(playlist: string, src: string, from: number, to: numbe
   const { stderr } = await run('ffmpeg', ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'info',
     ...playlistInputArgs(playlist), '-i', playlist, '-i', src,
     '-filter_complex', `[0:v:0]${pick}[a];[1:v:0]${pick}[b];[a][b]ssim`, '-f', 'null', '-']);
-  const res = parseSsimSummary(stderr);
+  const [res] = parseSsimSummaries(stderr);
   if (!res) throw new Error(`no ssim summary: ${stderr.slice(-500)}`);
   return res.all;
 }
