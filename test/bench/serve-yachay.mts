@@ -2,6 +2,7 @@
 // `READY <port>` once it listens. Run as `node --import tsx` so that this process is the server
 // whose RSS the bench reads from /proc.
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { openDb } from '../../daemon/db/db.js';
 import { Users } from '../../daemon/users/users.js';
@@ -19,6 +20,14 @@ const svc = new HttpService({
   health: () => ({ db: db.open }),
 });
 await svc.start(new AbortController().signal);
+// SIGUSR2 prints the longest event-loop delay since the last one (`LOOP <ms>`): serve.sh asks
+// after each round, to tell a stalled loop from a tail that forms outside the process
+const loop = monitorEventLoopDelay({ resolution: 5 });
+loop.enable();
+process.on('SIGUSR2', () => {
+  process.stdout.write(`LOOP ${(loop.max / 1e6).toFixed(1)}\n`);
+  loop.reset();
+});
 process.stdout.write(`READY ${svc.port}\n`);
 const stop = async (): Promise<void> => {
   await svc.stop();

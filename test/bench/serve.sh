@@ -5,7 +5,9 @@
 # HttpService and from nginx (foreground, own prefix and config, one worker so both use one
 # core), each on a free loopback port, and loads each with wrk for DURATION seconds over CONNS
 # connections cycling through playlists, init and segments. Prints one table; asserts nothing.
-#   CONNS=200 DURATION=10 ROUNDS=3 THREADS=2 bash test/bench/serve.sh
+#   CONNS=200 DURATION=10 ROUNDS=3 THREADS=2 NGINX_SENDFILE=on bash test/bench/serve.sh
+# NGINX_SENDFILE=off makes nginx copy file bytes through user space as Yachay does. Each Yachay
+# round also reports the longest event-loop delay it saw (ms).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,6 +15,7 @@ CONNS=${CONNS:-200}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
+NGINX_SENDFILE=${NGINX_SENDFILE:-on}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need nginx || ! need wrk; then
@@ -93,7 +96,7 @@ error_log $WORK/nginx/logs/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  sendfile on; tcp_nopush on;
+  sendfile $NGINX_SENDFILE; tcp_nopush on;
   keepalive_requests 100000;
   client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
   fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
@@ -124,12 +127,21 @@ done
 run() { # name port round pids…
   local name=$1 port=$2 round=$3; shift 3
   local peak
+  local loop=-
+  [ "$name" = yachay ] && loop_delay >/dev/null   # starts this round's event-loop histogram
   ( while true; do tree_rss_kb "$@"; sleep 0.25; done ) > "$WORK/$name.$round.rss" &
   local sampler=$!
   wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$WORK/paths.lua" "http://127.0.0.1:$port" > "$WORK/$name.$round.wrk"
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
   peak=$(sort -n "$WORK/$name.$round.rss" | tail -1)
-  echo "$name $(grep '^RESULT' "$WORK/$name.$round.wrk" | cut -d' ' -f2-) $peak" >> "$WORK/rounds.txt"
+  [ "$name" = yachay ] && loop=$(loop_delay)
+  echo "$name $(grep '^RESULT' "$WORK/$name.$round.wrk" | cut -d' ' -f2-) $peak $loop" >> "$WORK/rounds.txt"
+}
+loop_delay() { # Yachay's longest event-loop delay (ms) since the last call (serve-yachay.mts, SIGUSR2)
+  local before; before=$(grep -c '^LOOP' "$WORK/yachay.out" || true)
+  kill -USR2 "$YPID"
+  for _ in $(seq 1 50); do [ "$(grep -c '^LOOP' "$WORK/yachay.out" || true)" -gt "$before" ] && break; sleep 0.02; done
+  grep '^LOOP' "$WORK/yachay.out" | tail -1 | cut -d' ' -f2
 }
 NGINX_PIDS="$NPID $(pgrep -P "$NPID" | tr '\n' ' ')"
 for port in "$YPORT" "$NPORT"; do wrk -t2 -c4 -d2s -s "$WORK/paths.lua" "http://127.0.0.1:$port" > /dev/null; done   # warm-up
@@ -143,7 +155,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # shellcheck disable=SC2086
   run nginx "$NPORT" "$round" $NGINX_PIDS
 done
-echo "rounds (req/s p50 p99 errors MB/s RSS-load-KB):"; sed 's/^/  /' "$WORK/rounds.txt"
+echo "rounds (req/s p50 p99 errors MB/s RSS-load-KB event-loop-max-ms), nginx sendfile $NGINX_SENDFILE:"; sed 's/^/  /' "$WORK/rounds.txt"
 median() { # name column → the median of that column over the server's rounds
   awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$WORK/rounds.txt" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
