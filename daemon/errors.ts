@@ -17,6 +17,7 @@ export const ERRORS = {
   YCH_ERR_IO: { exit: 74, hint: 'check the disk and folder permissions' },
   YCH_ERR_FFMPEG_MISSING: { exit: 69, hint: 'install ffmpeg: `sudo apt-get install -y ffmpeg`' },
   YCH_ERR_FFMPEG_FAILED: { exit: 70, hint: 'run again with --log-level debug and report the ffmpeg message' },
+  YCH_ERR_ENCODE_REFUSED: { exit: 70, hint: 'ffmpeg refused the encoding plan; retrying cannot help: report it with the input file and `yachay optimize --plan` output' },
   YCH_ERR_NATIVE_LOAD: { exit: 69, hint: 'build the native addon: `npm run build:native`' },
   YCH_ERR_QUALITY_FLOOR: { exit: 70, hint: 'the lesson could not reach its quality floor; report it with the input file' },
   YCH_ERR_ABORTED: { exit: 130, hint: 'the job was stopped; run it again to finish' },

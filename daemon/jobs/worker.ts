@@ -61,7 +61,7 @@ export interface WorkerOptions {
 /** errors no retry can fix: the recording itself is the problem, or the request was wrong */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'YCH_ERR_INPUT_MISSING', 'YCH_ERR_INPUT_NOT_MEDIA', 'YCH_ERR_INPUT_CORRUPT', 'YCH_ERR_INPUT_EMPTY',
-  'YCH_ERR_INPUT_TOO_LARGE', 'YCH_ERR_OUTPUT_INSIDE_INPUT', 'YCH_ERR_USAGE', 'YCH_ERR_CONFIG',
+  'YCH_ERR_INPUT_TOO_LARGE', 'YCH_ERR_OUTPUT_INSIDE_INPUT', 'YCH_ERR_USAGE', 'YCH_ERR_CONFIG', 'YCH_ERR_ENCODE_REFUSED',
 ]);
 
 export function isPermanent(err: unknown): boolean {

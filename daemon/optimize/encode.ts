@@ -1,6 +1,7 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './ffmpeg.js';
+import { FfmpegFailure, run } from './ffmpeg.js';
+import { YachayError } from '../errors.js';
 import { roiForRendition } from '../models/roi.js';
 import type { Plan, RenditionPlan } from './plan.js';
 
@@ -35,11 +36,6 @@ function newSlot(t: number, prev: number, fps: number): boolean {
   return Math.floor(t * fps + SLOT_EPS) > Math.floor(prev * fps + SLOT_EPS);
 }
 
-function shotAt(plan: Plan, t: number): number {
-  for (let i = plan.shots.length - 1; i >= 0; i--) if (t >= plan.shots[i]!.start - EPS) return i;
-  return 0;
-}
-
 /** The same rule as selectExpr(), run here to know which output frame starts each shot. */
 export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; firstFrame: number[] } {
   const F = plan.baseFps;
@@ -47,9 +43,10 @@ export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; f
   const firstFrame = plan.shots.map(() => -1);
   let prev = Number.NaN;
   let out = 0;
+  let i = 0; // frames come in time order: the shot index only moves forward
   for (let k = 0; k < n; k++) {
     const t = k / F;
-    const i = shotAt(plan, t);
+    while (i + 1 < plan.shots.length && t >= plan.shots[i + 1]!.start - EPS) i++;
     const s = plan.shots[i]!.start;
     const e = plan.shots[i + 1]?.start ?? plan.duration;
     const atStart = t >= s - EPS && t < s + 1 / F - 1e-3;
@@ -63,34 +60,66 @@ export function simulateSelect(plan: Plan, r: RenditionPlan): { total: number; f
   return { total: out, firstFrame };
 }
 
+/**
+ * ffmpeg's expression parser nests one level per function call and gives up at 100 levels
+ * (libavutil/eval.c), and a flat chain of one `if` per shot hit that at ~49 shots. A lecture
+ * with a slide a minute has 60 shots an hour; a classroom camera, hundreds. So per-shot choices
+ * are a balanced binary tree of `if(lt(t,cut),left,right)`: depth grows with log2(shots), and
+ * each frame evaluates one path (ffmpeg's `if` evaluates only the branch it takes).
+ */
+export function shotTree(starts: number[], leaf: (i: number) => string, lo = 0, hi = starts.length - 1): string {
+  if (lo >= hi) return leaf(lo);
+  const mid = (lo + hi + 1) >> 1;
+  return `if(lt(t,${(starts[mid]! - EPS).toFixed(4)}),${shotTree(starts, leaf, lo, mid - 1)},${shotTree(starts, leaf, mid, hi)})`;
+}
+
 /** ffmpeg `select` expression, the same rule as simulateSelect(): first frame of every shot, then one per time slot. */
 export function selectExpr(plan: Plan, r: RenditionPlan): string {
   const F = plan.baseFps;
-  const starts = plan.shots.map((s) => `between(t,${(s.start - EPS).toFixed(4)},${(s.start + 1 / F - 1e-3).toFixed(4)})`);
-  // the last frame before each cut (and before the end): ffmpeg gives every packet 1/30 s, so
-  // without it a fragment of 1 fps slides would end up to a second early, a hole in the timeline
-  const ends = plan.shots.map((s, i) => {
+  const leaf = (i: number): string => {
+    const s = plan.shots[i]!;
     const e = plan.shots[i + 1]?.start ?? plan.duration;
-    return `gte(t,${(e - 1 / F - EPS).toFixed(4)})*lt(t,${(e - EPS).toFixed(4)})`;
-  });
-  let fps = String(r.shots[r.shots.length - 1]!.fps);
-  for (let i = plan.shots.length - 2; i >= 0; i--) {
-    fps = `if(lt(t,${(plan.shots[i + 1]!.start - EPS).toFixed(4)}),${r.shots[i]!.fps},${fps})`;
+    const fps = r.shots[i]!.fps;
+    const atStart = `between(t,${(s.start - EPS).toFixed(4)},${(s.start + 1 / F - 1e-3).toFixed(4)})`;
+    // the last frame before each cut (and before the end): ffmpeg gives every packet 1/30 s, so
+    // without it a fragment of 1 fps slides would end up to a second early, a hole in the timeline
+    const atEnd = `gte(t,${(e - 1 / F - EPS).toFixed(4)})*lt(t,${(e - EPS).toFixed(4)})`;
+    const slot = `gt(floor(t*${fps}+${SLOT_EPS}),floor(prev_selected_t*${fps}+${SLOT_EPS}))`;
+    return `${atStart}+${atEnd}+${slot}`;
+  };
+  return `isnan(prev_selected_t)+lt(n,${LEAD_FRAMES})+${shotTree(plan.shots.map((s) => s.start), leaf)}`;
+}
+
+/**
+ * Pauses coded as digital silence: `volume=0` enabled inside any gate interval, as a balanced
+ * tree over the sorted intervals (a flat sum of 1,000 `between` terms is parsed and evaluated
+ * for every audio frame; the tree is log2(n) comparisons).
+ */
+export function gateExpr(gate: Array<{ start: number; end: number }>): string {
+  // sorted and merged: within [start_i, start_i+1) only interval i can hold t
+  const g: Array<{ start: number; end: number }> = [];
+  for (const x of [...gate].sort((a, b) => a.start - b.start)) {
+    const last = g[g.length - 1];
+    if (last && x.start <= last.end) last.end = Math.max(last.end, x.end);
+    else g.push({ ...x });
   }
-  return `isnan(prev_selected_t)+lt(n,${LEAD_FRAMES})+${starts.join('+')}+${ends.join('+')}+gt(floor(t*(${fps})+${SLOT_EPS}),floor(prev_selected_t*(${fps})+${SLOT_EPS}))`;
+  const leaf = (i: number): string => `between(t,${g[i]!.start.toFixed(3)},${g[i]!.end.toFixed(3)})`;
+  // shotTree splits EPS before each start; shifted by EPS the split falls on the start itself
+  return shotTree(g.map((x) => x.start + EPS), leaf);
 }
 
 /** x264 zones: the quantiser of every shot, in output frame numbers. */
 export function zones(plan: Plan, r: RenditionPlan): string {
   const { total, firstFrame } = simulateSelect(plan, r);
   const parts: string[] = [];
-  plan.shots.forEach((_, i) => {
+  let next = total; // first output frame of the next shot that has one, walking backwards
+  for (let i = plan.shots.length - 1; i >= 0; i--) {
     const a = firstFrame[i]!;
-    if (a < 0) return;
-    const next = firstFrame.slice(i + 1).find((f) => f >= 0) ?? total;
+    if (a < 0) continue;
     if (next - 1 >= a) parts.push(`${a},${next - 1},q=${r.shots[i]!.qp}`);
-  });
-  return parts.join('/');
+    next = a;
+  }
+  return parts.reverse().join('/');
 }
 
 function hlsOut(dir: string, segmentSeconds: number): string[] {
@@ -115,8 +144,12 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
       const roi = r.effort === 'max' ? roiForRendition(plan, r) : undefined;
       graph.push(`[s${r.id}]select='${selectExpr(plan, r)}',scale=${r.width}:${r.height}:flags=lanczos,format=yuv420p${roi?.filter ?? ''}[o${r.id}]`);
     }
-    args.push('-filter_complex', graph.join(';'));
   }
+  const withAudio = plan.audio !== undefined && opts.audio !== false;
+  // pauses become exact zeros, which Opus and AAC code in a few bytes a frame; one gate feeds both
+  const gated = withAudio && (plan.audio!.gate?.length ?? 0) > 0;
+  if (gated) graph.push(`[0:a:0]volume=0:enable='${gateExpr(plan.audio!.gate!)}',asplit=2[aopus][aaac]`);
+  if (graph.length > 0) args.push('-filter_complex', graph.join(';'));
   for (const r of wanted) {
     const z = zones(plan, r);
     // B-frames much coarser than P (pbratio 4): in a VFR lecture they carry little the eye keeps;
@@ -129,18 +162,16 @@ export function encodeArgs(plan: Plan, input: string, outDir: string, opts: Enco
     args.push('-map', `[o${r.id}]`, '-an', '-fps_mode', 'vfr',
       '-c:v', 'libx264', '-preset', r.effort === 'max' ? opts.preset : 'veryfast', '-qp', String(Math.min(...r.shots.map((s) => s.qp))), '-profile:v', 'high', '-level:v', '4.0',
       '-g', '100000', '-keyint_min', '1', '-bf', '3', '-x264-params', x264.join(':'),
-      '-force_key_frames', plan.keyframes.join(','), '-pix_fmt', 'yuv420p',
+      ...(plan.keyframes.length ? ['-force_key_frames', plan.keyframes.join(',')] : []), '-pix_fmt', 'yuv420p',
       ...hlsOut(join(outDir, r.id), plan.segmentSeconds));
   }
-  if (plan.audio && opts.audio !== false) {
-    const a = plan.audio;
+  if (withAudio) {
+    const a = plan.audio!;
     const offset = plan.renditions.length > 0 ? ['-output_ts_offset', (VIDEO_DELAY_FRAMES / plan.baseFps).toFixed(6)] : [];
-    // pauses become exact zeros, which Opus and AAC code in a few bytes a frame
-    const gate = a.gate?.length ? ['-af', `volume=0:enable='${a.gate.map((g) => `between(t,${g.start.toFixed(3)},${g.end.toFixed(3)})`).join('+')}'`] : [];
-    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, ...gate, '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
+    args.push('-map', gated ? '[aopus]' : '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'libopus', '-b:a', String(a.opus.bitrate),
       '-application', a.opus.application, '-frame_duration', String(a.opus.frameMs), '-ar', String(a.opus.sampleRate),
       ...hlsOut(join(outDir, 'a-opus'), plan.segmentSeconds));
-    args.push('-map', '0:a:0', '-vn', '-ac', '1', ...offset, ...gate, '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', String(a.aac.sampleRate),
+    args.push('-map', gated ? '[aaac]' : '0:a:0', '-vn', '-ac', '1', ...offset, '-c:a', 'aac', '-b:a', String(a.aac.bitrate), '-ar', String(a.aac.sampleRate),
       ...hlsOut(join(outDir, 'a-aac'), plan.segmentSeconds));
   }
   return args;
@@ -154,5 +185,30 @@ export async function encode(plan: Plan, input: string, outDir: string, opts: En
     await rm(join(outDir, id), { recursive: true, force: true });
     await mkdir(join(outDir, id), { recursive: true });
   }
-  await run('ffmpeg', encodeArgs(plan, input, outDir, opts), { signal: opts.signal, onProgress: opts.onProgress });
+  // the graph goes to ffmpeg as a file: with hundreds of shots it outgrows what Linux lets one
+  // command-line argument hold (128 KiB)
+  const args = encodeArgs(plan, input, outDir, opts);
+  const at = args.indexOf('-filter_complex');
+  const script = join(outDir, '.filter_complex.txt');
+  if (at >= 0) {
+    await writeFile(script, args[at + 1]!);
+    args.splice(at, 2, '-filter_complex_script', script);
+  }
+  try {
+    await run('ffmpeg', args, { signal: opts.signal, onProgress: opts.onProgress });
+  } catch (err) {
+    throw refusedPlan(err) ?? err;
+  } finally {
+    await rm(script, { force: true });
+  }
+}
+
+/**
+ * ffmpeg refusing the filter graph or an encoder option is a fault of the plan, not of the
+ * moment: the same plan fails the same way on every retry, so it is reported as permanent.
+ */
+export function refusedPlan(err: unknown): YachayError | undefined {
+  if (!(err instanceof FfmpegFailure) || err.code !== 'YCH_ERR_FFMPEG_FAILED') return undefined;
+  if (!/Error (?:re)?initializing (?:complex )?filters?|Error parsing (?:a )?filter|Failed to (?:set value|configure)|Error setting option|Invalid argument/i.test(err.stderr)) return undefined;
+  return new YachayError('YCH_ERR_ENCODE_REFUSED', err.message, { cause: err });
 }
