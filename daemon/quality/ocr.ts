@@ -4,6 +4,14 @@ import { deflateSync } from 'node:zlib';
 import { run } from '../optimize/ffmpeg.js';
 import { YachayError } from '../errors.js';
 import { isPlaylist, playlistInputArgs } from './audio.js';
+import { hlsWindow } from './hls-window.js';
+
+/** Where a playlist's timeline starts: ffmpeg counts -ss from there when timestamps are not copied. */
+async function containerStart(playlist: string, signal?: AbortSignal): Promise<number> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', ...playlistInputArgs(playlist), '-show_entries', 'format=start_time', '-of', 'csv=p=0', playlist], { signal });
+  const v = Number(stdout.trim().split('\n')[0]);
+  return Number.isFinite(v) ? v : 0;
+}
 
 /**
  * Slide legibility check: read the same frame of source and candidate with tesseract and
@@ -17,16 +25,30 @@ export type OcrLang = 'spa' | 'eng' | 'spa+eng';
 export async function grabFrame(input: string, timeSec: number, outPng: string,
   opts: { width: number; height: number; signal?: AbortSignal }): Promise<void> {
   const { width, height, signal } = opts;
-  const at = ['-ss', Math.max(0, timeSec).toFixed(6)];
-  // -ss before -i seeks fast and decodes only from the previous keyframe; fMP4 HLS cannot
-  // seek in ffmpeg 5.1 (see audio.ts), so playlists are decoded up to the frame instead
-  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', ...playlistInputArgs(input),
-    ...(isPlaylist(input) ? [] : at), '-i', input, ...(isPlaylist(input) ? at : []),
-    '-map', '0:v:0', '-frames:v', '1',
-    '-vf', `scale=${width}:${height}:flags=bicubic,format=gray`,
+  const filter = ['-map', '0:v:0', '-frames:v', '1', '-vf', `scale=${width}:${height}:flags=bicubic,format=gray`,
     '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'];
+  let args: string[];
+  let window: Awaited<ReturnType<typeof hlsWindow>>;
+  if (isPlaylist(input)) {
+    // fMP4 HLS cannot seek in ffmpeg 5.1 (see audio.ts): one of our renditions is read from the
+    // segments around the frame; its timestamps are the playlist's, so the frame is picked at
+    // the same time counted from the playlist's start (what ffmpeg does without -copyts)
+    const zero = await containerStart(input, signal);
+    window = await hlsWindow(input, timeSec, timeSec);
+    const at = ['-ss', (Math.max(0, timeSec) + (window ? zero : 0)).toFixed(6)];
+    args = window
+      ? ['-nostdin', '-hide_banner', '-loglevel', 'error', '-copyts', '-i', window.path, ...at, ...filter]
+      : ['-nostdin', '-hide_banner', '-loglevel', 'error', ...playlistInputArgs(input), '-i', input, ...at, ...filter];
+  } else {
+    // -ss before -i seeks fast and decodes only from the previous keyframe
+    args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-ss', Math.max(0, timeSec).toFixed(6), '-i', input, ...filter];
+  }
   const chunks: Buffer[] = [];
-  await run('ffmpeg', args, { signal, onStdout: (c) => { chunks.push(c); } });
+  try {
+    await run('ffmpeg', args, { signal, onStdout: (c) => { chunks.push(c); } });
+  } finally {
+    await window?.dispose();
+  }
   const gray = Buffer.concat(chunks);
   if (gray.length < width * height) {
     throw new YachayError('YCH_ERR_FFMPEG_FAILED', `no frame at ${timeSec}s in ${input} (past the end?)`);

@@ -1,6 +1,7 @@
 import { run } from '../optimize/ffmpeg.js';
 import { YachayError } from '../errors.js';
 import { isPlaylist, playlistInputArgs } from './audio.js';
+import { hlsWindow } from './hls-window.js';
 
 /**
  * Picture fidelity of our own encode against its source over a time window, with ffmpeg's
@@ -98,9 +99,15 @@ export async function ssimWindow(source: string, candidate: string, opts: SsimOp
   const margin = Math.ceil(fps); // ~1 s decoded before the window, then thrown away
   const s0 = Math.max(0, k0 - margin); // slot where decoding starts
   const sec = (x: number): string => x.toFixed(6);
+  // one of our own renditions: only the segments around the window are read (ffmpeg 5.1
+  // cannot seek in fMP4 HLS, and reading from the top made late shots cost the whole lecture)
+  const window = isPlaylist(candidate)
+    ? await hlsWindow(candidate, startC.video - startC.container + s0 / fps, startC.video - startC.container + (k0 + n) / fps)
+    : undefined;
   const input = (path: string, at: { video: number; container: number }): string[] => isPlaylist(path)
-    // ffmpeg 5.1 cannot seek in fMP4 HLS (see audio.ts): read from the top to the window end
-    ? [...playlistInputArgs(path), '-t', sec(at.video - at.container + (k0 + n) / fps + 1), '-i', path]
+    ? (path === candidate && window ? ['-i', window.path]
+      // a playlist that is not ours: read from the top to the window end
+      : [...playlistInputArgs(path), '-t', sec(at.video - at.container + (k0 + n) / fps + 1), '-i', path])
     // input -ss (counted from the container start): fast seek into the margin, which absorbs
     // the frames an accurate seek drops and any doubt about ffmpeg's zero point
     : ['-ss', sec(Math.max(0, at.video - at.container + s0 / fps)), '-t', sec((k0 - s0 + n) / fps + 1), '-i', path];
@@ -127,7 +134,12 @@ export async function ssimWindow(source: string, candidate: string, opts: SsimOp
   const args = ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'info', '-copyts',
     ...input(candidate, startC), ...input(source, startS),
     '-filter_complex', graph, ...outs.flatMap((o) => ['-map', o, '-f', 'null', '-'])];
-  const { stderr } = await run('ffmpeg', args, { signal });
+  let stderr: string;
+  try {
+    ({ stderr } = await run('ffmpeg', args, { signal }));
+  } finally {
+    await window?.dispose();
+  }
   const res = parseSsimSummaries(stderr);
   if (res.length !== outs.length || res.some((r) => !Number.isFinite(r.all) || !Number.isFinite(r.y))) {
     throw new YachayError('YCH_ERR_FFMPEG_FAILED',
