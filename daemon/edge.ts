@@ -77,6 +77,13 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],
+    reencode: (lessonId, boost) => {
+      const source = lessons.get(lessonId)?.source;
+      if (!source) return undefined;
+      const jobId = queue.enqueue(OPTIMIZE, { lessonId, source, boost });
+      worker.wake();
+      return { jobId };
+    },
     onUpload: async (file) => {
       const lesson = lessons.create({ title: file.title, source: file.path });
       queue.enqueue(OPTIMIZE, { lessonId: lesson.id, source: file.path });

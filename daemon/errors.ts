@@ -19,6 +19,7 @@ export const ERRORS = {
   YCH_ERR_FFMPEG_FAILED: { exit: 70, hint: 'run again with --log-level debug and report the ffmpeg message' },
   YCH_ERR_ENCODE_REFUSED: { exit: 70, hint: 'ffmpeg refused the encoding plan; retrying cannot help: report it with the input file and `yachay optimize --plan` output' },
   YCH_ERR_NATIVE_LOAD: { exit: 69, hint: 'build the native addon: `npm run build:native`' },
+  // not thrown by `optimize` since issue 8: a lesson under its floor is published with its misses
   YCH_ERR_QUALITY_FLOOR: { exit: 70, hint: 'the lesson could not reach its quality floor; report it with the input file' },
   YCH_ERR_ABORTED: { exit: 130, hint: 'the job was stopped; run it again to finish' },
   YCH_ERR_OCR_MISSING: { exit: 69, hint: 'install tesseract with its languages: `sudo apt-get install -y tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng`' },

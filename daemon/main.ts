@@ -180,7 +180,7 @@ function defaultOut(cfg: Config, input: string): string {
 }
 
 async function runOptimize(cfg: Config, input: string, values: Values, signal: AbortSignal): Promise<number> {
-  const { optimize } = await import('./optimize/optimizer.js');
+  const { optimize, describeMisses } = await import('./optimize/optimizer.js');
   const { createProgress } = await import('./optimize/progress.js');
   const { loadNative } = await import('./analysis/native.js');
   const log = createLogger(cfg.log.level);
@@ -206,6 +206,8 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
     downloads: (res.package?.downloads ?? []).map((d) => ({ kind: d.kind, path: d.path, bytes: d.bytes })),
     shots: res.plan.shots.map((s) => `${s.start.toFixed(1)}-${s.end.toFixed(1)} ${s.cls}`),
     verify: res.verify ? { ocr_ratio: res.verify.ocrRatio, stoi: res.verify.stoi, ssim: res.verify.ssim, skipped: res.verify.skipped } : 'skipped',
+    // published anyway: the teacher is told where, and can ask for a re-encode with more quality
+    misses: res.misses.map((m) => ({ kind: m.kind, shot: m.shot, start: m.start, end: m.end, value: Number(m.value.toFixed(4)), floor: Number(m.floor.toFixed(4)), ceiling: m.ceiling === undefined ? undefined : Number(m.ceiling.toFixed(4)) })),
     attempts: res.attempts,
     models: res.models ?? 'off',
     timings_ms: res.timings,
@@ -214,9 +216,15 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
   if (process.stdout.isTTY) {
     process.stdout.write(`\nLista / done: ${summary.master}\n` +
       `  ${summary.lowest_mb_per_min} MB/min (ahorro / data saver), ${summary.speed_x_realtime}× tiempo real / real time\n` +
-      `  ${JSON.stringify(summary.verify)}\n`);
+      `  ${JSON.stringify(summary.verify)}\n` +
+      (res.misses.length ? `  bajo el mínimo / under the floor: ${describeMisses(res.misses)}\n` : ''));
   } else {
     process.stdout.write(JSON.stringify(summary) + '\n');
+  }
+  if (res.misses.length) {
+    process.stderr.write(`yachay: aviso / warning: publicada, pero ${res.misses.length} parte(s) quedan bajo el mínimo de calidad / published, `
+      + `but ${res.misses.length} part(s) are under the quality floor after ${res.attempts} encodes: ${describeMisses(res.misses)}\n`
+      + '  → the lesson plays; run again with more quality (teacher page: "Volver a codificar con más calidad") or record with more light and a steadier camera\n');
   }
   return 0;
 }

@@ -15,6 +15,19 @@ export interface RenditionInfo {
   playlist: string;
 }
 
+/**
+ * A part of a published lesson under its quality floor (the optimizer's Miss): the teacher is
+ * told "el texto puede verse borroso en 1:20–1:45" and may ask for a re-encode.
+ */
+export interface LessonMiss {
+  kind: 'text' | 'picture' | 'speech';
+  start: number;
+  end: number;
+  value: number;
+  floor: number;
+  ceiling?: number | undefined;
+}
+
 export interface Lesson {
   id: string;
   title: string;
@@ -24,6 +37,8 @@ export interface Lesson {
   /** folder of the published package, relative to the content store */
   path?: string | undefined;
   renditions?: RenditionInfo[] | undefined;
+  /** parts published under their floor; empty when every floor was met */
+  misses?: LessonMiss[] | undefined;
   error?: string | undefined;
   createdAt: number;
   updatedAt: number;
@@ -34,6 +49,7 @@ export interface ReadyInfo {
   path: string;
   renditions: RenditionInfo[];
   report: unknown;
+  misses?: LessonMiss[] | undefined;
 }
 
 /** what a lesson id may look like: a folder name and a URL segment, never a path */
@@ -41,11 +57,11 @@ export const LESSON_ID = /^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$/;
 
 interface LessonRow {
   id: string; title: string; status: LessonStatus; source: string | null; error: string | null;
-  duration_s: number | null; path: string | null; renditions_json: string | null;
+  duration_s: number | null; path: string | null; renditions_json: string | null; misses_json: string | null;
   created_at: number; updated_at: number;
 }
 
-const COLUMNS = 'id, title, status, source, error, duration_s, path, renditions_json, created_at, updated_at';
+const COLUMNS = 'id, title, status, source, error, duration_s, path, renditions_json, misses_json, created_at, updated_at';
 const FOLD_FN = 'yachay_fold';
 
 /** lower case without accents: "Fotosíntesis" and "fotosintesis" match */
@@ -64,11 +80,17 @@ function suffix(): string {
   return (randomBytes(5).readUInt32BE(0) % 36 ** 6).toString(36).padStart(6, '0');
 }
 
+/** only what the catalog promises, whatever the optimizer's report carries besides */
+function toMiss(m: LessonMiss): LessonMiss {
+  return { kind: m.kind, start: m.start, end: m.end, value: m.value, floor: m.floor, ceiling: m.ceiling };
+}
+
 function toLesson(r: LessonRow): Lesson {
   return {
     id: r.id, title: r.title, status: r.status, source: r.source ?? undefined,
     durationS: r.duration_s ?? undefined, path: r.path ?? undefined,
     renditions: r.renditions_json ? JSON.parse(r.renditions_json) as RenditionInfo[] : undefined,
+    misses: r.misses_json ? JSON.parse(r.misses_json) as LessonMiss[] : undefined,
     error: r.error ?? undefined, createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
@@ -141,9 +163,10 @@ export class Lessons {
 
   markReady(id: string, info: ReadyInfo): boolean {
     const r = this.db.prepare(
-      `UPDATE lessons SET status = 'ready', error = NULL, duration_s = ?, path = ?, renditions_json = ?, report_json = ?, updated_at = ?
+      `UPDATE lessons SET status = 'ready', error = NULL, duration_s = ?, path = ?, renditions_json = ?, report_json = ?, misses_json = ?, updated_at = ?
        WHERE id = ?`,
-    ).run(info.durationS, info.path, JSON.stringify(info.renditions), JSON.stringify(info.report ?? null), this.now(), id);
+    ).run(info.durationS, info.path, JSON.stringify(info.renditions), JSON.stringify(info.report ?? null),
+      JSON.stringify((info.misses ?? []).map(toMiss)), this.now(), id);
     return r.changes === 1;
   }
 

@@ -87,6 +87,12 @@ const MIGRATIONS: string[] = [
   );
   CREATE UNIQUE INDEX model_versions_one_active ON model_versions (model) WHERE status = 'active';
   `,
+  // 4: the parts of a published lesson still under their quality floor after every attempt
+  // (issue 8): the lesson is published anyway and the teacher is told where. NULL: none, or
+  // published before this migration
+  `
+  ALTER TABLE lessons ADD COLUMN misses_json TEXT;
+  `,
 ];
 
 export function migrate(db: Db): number {

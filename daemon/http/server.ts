@@ -13,7 +13,7 @@ import type { SetupToken } from '../users/setup-token.js';
 import { ByteCounter, mediaKey, mediaRoutes, recheckCached, storeRealpath } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
 import { HttpFront } from './front.js';
-import { apiRoutes, createMetrics, type LessonSource } from './routes/api.js';
+import { apiRoutes, createMetrics, type ApiOptions, type LessonSource } from './routes/api.js';
 import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
 
@@ -42,6 +42,8 @@ export interface AppDeps {
   now?: () => number;
   /** while the box has no admin: the one-time token that creates it */
   setup?: SetupToken;
+  /** queues a re-encode with more quality of a published lesson (POST /api/lessons/:id/reencode) */
+  reencode?: ApiOptions['reencode'];
   /** more routes registered by the composition root (the web player) */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>;
 }
@@ -151,7 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(apiRoutes, {
     cfg: deps.cfg, lessons: deps.lessons, users: deps.users, sessions, limiter, metrics, health: deps.health, sessionTtlMs,
-    setup: deps.setup,
+    setup: deps.setup, reencode: deps.reencode,
   });
   const storeRoot = storeRealpath(deps.store);
   await app.register(mediaRoutes, {

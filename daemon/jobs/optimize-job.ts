@@ -7,6 +7,7 @@ import type { NativeKernels } from '../analysis/native.js';
 import { loadNative } from '../analysis/native.js';
 import { YachayError } from '../errors.js';
 import { optimize } from '../optimize/optimizer.js';
+import { MAX_BOOST, type Boost } from '../optimize/boost.js';
 import type { OptimizeResult } from '../optimize/optimizer.js';
 import type { Progress } from '../optimize/progress.js';
 import { LESSON_ID } from '../catalog/lessons.js';
@@ -27,6 +28,11 @@ export interface OptimizePayload {
   lessonId: string;
   /** the recording; relative paths are inside the data dir's sources folder */
   source: string;
+  /**
+   * "Volver a codificar con más calidad" (1..MAX_BOOST): more bits where the published package
+   * missed its floors, and more attempts (optimize/boost.ts)
+   */
+  boost?: number | undefined;
 }
 
 export interface OptimizeJobDeps {
@@ -46,7 +52,10 @@ export function parsePayload(p: unknown): OptimizePayload {
   if (!o || typeof o.lessonId !== 'string' || !LESSON_ID.test(o.lessonId) || typeof o.source !== 'string' || !o.source) {
     throw new YachayError('YCH_ERR_USAGE', `optimize job needs {lessonId, source} with a valid lesson id (got ${JSON.stringify(p)})`);
   }
-  return { lessonId: o.lessonId, source: o.source };
+  if (o.boost !== undefined && (!Number.isInteger(o.boost) || o.boost < 0 || o.boost > MAX_BOOST)) {
+    throw new YachayError('YCH_ERR_USAGE', `optimize job boost must be an integer 0..${MAX_BOOST} (got ${JSON.stringify(o.boost)})`);
+  }
+  return { lessonId: o.lessonId, source: o.source, ...(o.boost ? { boost: o.boost } : {}) };
 }
 
 /** Forwards the optimizer's stage-weighted progress as an overall fraction, at most ~1 per percent. */
@@ -94,7 +103,7 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
 
   return {
     async run(job: Job, ctx: JobContext): Promise<void> {
-      const { lessonId, source } = parsePayload(job.payload);
+      const { lessonId, source, boost } = parsePayload(job.payload);
       const lesson = lessons.get(lessonId);
       if (!lesson) {
         ctx.log.warn({ lessonId }, 'lesson was removed before it was optimized; nothing to do');
@@ -109,10 +118,15 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
           kernels = loadNative();
           ctx.log.info({ isa: kernels.isa() }, 'native kernels loaded');
         }
-        lessons.setStatus(lessonId, 'processing');
+        // a published lesson stays 'ready' (and playable) while it is coded again: the new package
+        // replaces the old one in one rename at publish
+        if (!lesson.path) lessons.setStatus(lessonId, 'processing');
         await removeStaleTemp(paths.store, lessonId, ctx.log);
         const input = isAbsolute(source) ? source : resolve(paths.sources, source);
-        const result = await optimize({ input, out: join(paths.store, lessonId) }, {
+        // more bits where the package the teacher saw missed; everywhere when it missed nothing
+        const spans = lesson.misses?.length ? lesson.misses.map((m) => ({ start: m.start, end: m.end, kind: m.kind })) : undefined;
+        const req: { boost?: Boost } = boost ? { boost: { level: boost, spans } } : {};
+        const result = await optimize({ input, out: join(paths.store, lessonId), ...req }, {
           cfg, log: ctx.log, kernels, signal: ctx.signal, dataDir: deps.dataDir,
           progress: forwardingProgress((f, stage) => ctx.progress(f, stage)),
         });
@@ -121,10 +135,13 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
           path: lessonId,
           renditions: renditionsOf(result),
           report: {
-            attempts: result.attempts, timings: result.timings, verify: result.verify ?? null,
+            attempts: result.attempts, timings: result.timings, verify: result.verify ?? null, boost: boost ?? 0,
             shots: result.shots.map((s) => ({ start: s.start, end: s.end, cls: s.cls })),
           },
+          // published under the floor in places: ready all the same, and the teacher is told where
+          misses: result.misses,
         });
+        if (result.misses.length) ctx.log.warn({ lessonId, misses: result.misses.length }, 'lesson published with parts under their quality floor');
         if (!ready) ctx.log.warn({ lessonId }, 'lesson removed while it was optimized; its package stays in the store');
         if (deps.recordEncodes && result.observed.length) {
           // training data, not the lesson: a failure here is logged, the lesson stays ready
@@ -142,13 +159,20 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
     requeued(job: Job): void {
       const p = job.payload as Partial<OptimizePayload> | null;
       if (typeof p?.lessonId !== 'string') return;
-      // back to 'queued' so the teacher sees it waiting; the last error tells why
-      lessons.setStatus(p.lessonId, 'queued', job.lastError);
+      // back to 'queued' so the teacher sees it waiting; the last error tells why (a published
+      // lesson keeps playing: only the error is noted)
+      const published = !!lessons.get(p.lessonId)?.path;
+      lessons.setStatus(p.lessonId, published ? 'ready' : 'queued', job.lastError);
     },
 
     dead(job: Job): void {
       const p = job.payload as Partial<OptimizePayload> | null;
       if (typeof p?.lessonId !== 'string') return;
+      // a re-encode that failed leaves the published package in place: the lesson stays ready
+      if (lessons.get(p.lessonId)?.path) {
+        lessons.setStatus(p.lessonId, 'ready', `re-encode failed, the previous package stays: ${job.lastError ?? 'optimizing failed'}`);
+        return;
+      }
       lessons.setStatus(p.lessonId, 'failed', job.lastError ?? 'optimizing failed');
     },
   };

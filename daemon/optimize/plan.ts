@@ -181,28 +181,49 @@ export function keyframeTimes(shots: ShotPlan[], segmentSeconds: number): number
 }
 
 /**
- * A rendition that misses a floor gets more on the shot classes that missed it: text gets a finer
- * quantiser; moving pictures first get more frames (judder is what SSIM punishes at low frame
- * rates, and no quantiser fixes it), then a finer quantiser too. A near miss (`nearMiss`, within
- * NEAR_MISS of the floor) only gets the finer quantiser: on a fractal zoom 6 → 10 fps cost 25%
- * more bytes where QP −3 was enough.
+ * A rendition that misses a floor gets more on the shots that missed it (by shot index; every
+ * shot holds its own floor): text gets a finer quantiser; moving pictures first get more frames
+ * (judder is what SSIM punishes at low frame rates, and no quantiser fixes it), then a finer
+ * quantiser too. A near miss (`nearMiss`, within NEAR_MISS of the floor) only gets the finer
+ * quantiser: on a fractal zoom 6 → 10 fps cost 25% more bytes where QP −3 was enough.
  */
 export const NEAR_MISS = 0.02;
-export function withMoreBits(plan: Plan, renditionId: string, classes: ShotClass[], step = 3, nearMiss: ShotClass[] = []): Plan {
+export function withMoreBits(plan: Plan, renditionId: string, shots: readonly number[], step = 3, nearMiss: readonly number[] = []): Plan {
   return {
     ...plan,
     renditions: plan.renditions.map((r) => r.id !== renditionId ? r : {
       ...r,
       shots: r.shots.map((s, i) => {
-        const cls = plan.shots[i]!.cls;
-        if (!classes.includes(cls)) return s;
+        const { cls, index } = plan.shots[i]!;
+        if (!shots.includes(index)) return s;
         // text, and pictures that missed by a hair, need a finer quantiser, not more frames
-        if (cls === 'slide' || cls === 'board' || nearMiss.includes(cls)) return { ...s, qp: Math.max(14, s.qp - step) };
+        if (cls === 'slide' || cls === 'board' || nearMiss.includes(index)) return { ...s, qp: Math.max(14, s.qp - step) };
         const fps = nextRate(s.fps, plan.baseFps);
         return { fps, qp: Math.max(14, s.qp - (fps === s.fps ? step : 1)) };
       }),
     }),
   };
+}
+
+/**
+ * Shots that missed and were coded coarser than the rules said (the rate model raised their
+ * quantiser) get the rules' quantiser back: a wrong guess costs one encode, never the lesson.
+ */
+export function backToRules(plan: Plan, rules: Plan, renditionId: string, missed: readonly number[]): { plan: Plan; shots: number[] } {
+  const ruleR = rules.renditions.find((r) => r.id === renditionId);
+  if (!ruleR) return { plan, shots: [] };
+  const back: number[] = [];
+  const renditions = plan.renditions.map((r) => r.id !== renditionId ? r : {
+    ...r,
+    shots: r.shots.map((s, i) => {
+      const index = plan.shots[i]!.index;
+      const rule = ruleR.shots[i]!;
+      if (!missed.includes(index) || s.qp <= rule.qp) return s;
+      back.push(index);
+      return { ...s, qp: rule.qp };
+    }),
+  });
+  return { plan: { ...plan, renditions }, shots: back };
 }
 
 /** Next frame rate up that divides the base rate evenly (6 → 10 → 15 → 30 on a 30 fps source). */

@@ -9,10 +9,13 @@ import { roiPixels } from '../models/roi.js';
 import { ssimWindow } from '../quality/ssim.js';
 import { decodePcm } from '../quality/audio.js';
 import { STOI_FS, alignOffset, stoiOverIntervals } from '../quality/stoi.js';
+import { heldFloor, pictureCeiling, textCeiling } from './ceiling.js';
 
 /**
  * Measures the lowest rendition against the source with the project's own tools before
  * anything is published: OCR on slides and boards, SSIM on faces and motion, STOI on speech.
+ * Every checked shot holds its own floor (a class average let single shots through under it),
+ * lowered to what the recording allows when the shot misses (ceiling.ts).
  */
 export interface Check {
   kind: 'ocr' | 'ssim' | 'stoi';
@@ -20,20 +23,41 @@ export interface Check {
   cls?: ShotClass | undefined;
   at: number;
   value: number;
+  /** the floor this check is held to: min(configured floor, ceiling − CEILING_MARGIN) */
   floor: number;
   ok: boolean;
   /** OCR: words read on the source frame (the weight of this check); SSIM: seconds measured */
   weight: number;
   detail?: string | undefined;
+  /** the configured floor, when the ceiling lowered it */
+  nominalFloor?: number | undefined;
+  /** what the recording allows (measured for shots that missed) */
+  ceiling?: number | undefined;
+}
+
+/** What the teacher is told: which part of the lesson may look or sound worse than promised. */
+export type MissKind = 'text' | 'picture' | 'speech';
+export interface Miss {
+  /** shot index; absent for speech, which is measured over the whole lesson */
+  shot?: number | undefined;
+  start: number;
+  end: number;
+  kind: MissKind;
+  value: number;
+  floor: number;
+  ceiling?: number | undefined;
 }
 
 export interface VerifyReport {
   rendition: string;
   checks: Check[];
+  /** per shot and for speech, the checks under their floor */
+  misses: Miss[];
+  /** class summaries, kept as information: the floors hold per shot */
   ocrRatio?: number | undefined;
   stoi?: number | undefined;
   ssim: Partial<Record<ShotClass, number>>;
-  /** shot classes that need more bits, and whether audio does */
+  /** shot classes with at least one missed shot, and whether audio missed */
   failedClasses: ShotClass[];
   audioFailed: boolean;
   skipped: string[];
@@ -44,9 +68,28 @@ export interface VerifyOptions {
   signal?: AbortSignal | undefined;
   lang: 'spa' | 'eng' | 'spa+eng';
   speech: Array<{ start: number; end: number }>;
-  /** at most this many slide/board frames go through OCR (each costs ~1 s on a Pi) */
+  /** at most this many slide/board frames go through OCR (each costs ~1 s on a Pi); default samplesFor() */
   maxOcr?: number;
   maxSsim?: number;
+  /**
+   * ceilings measured on earlier attempts, by shot index: the source does not change between
+   * attempts, so each is measured once; verify adds the ones it measures
+   */
+  ceilings?: Map<number, number> | undefined;
+}
+
+/**
+ * How many shots of a kind are checked: one per SAMPLE_EVERY_S of lesson, never fewer than the
+ * short-lesson count (8 OCR frames, 6 SSIM windows), at most the cap. On a 60-minute lecture
+ * that is 24 OCR frames (48 tesseract reads, ~1 s each on a Pi) and 20 SSIM windows of at most
+ * 12 s (4 of the 60 minutes decoded twice), against an encode that decodes all 60 minutes and
+ * codes two renditions: verify stays around a tenth of the encode.
+ */
+export const SAMPLE_EVERY_S = 120;
+export const SAMPLES = { ocr: { min: 8, max: 24 }, ssim: { min: 6, max: 20 } } as const;
+export function samplesFor(durationS: number, kind: keyof typeof SAMPLES): number {
+  const { min, max } = SAMPLES[kind];
+  return Math.min(max, Math.max(min, Math.ceil(durationS / SAMPLE_EVERY_S)));
 }
 
 const OCR_W = 1280;
@@ -75,23 +118,38 @@ type Span = Plan['shots'][number];
 
 /** Slide text: the middle of each slide, the end of each board (when the writing is complete). */
 async function checkText(plan: Plan, source: string, candidate: string, work: string, opts: VerifyOptions): Promise<Check[]> {
+  const r0 = plan.renditions[0]!;
   const textShots = plan.shots.filter((s) => (s.cls === 'slide' || s.cls === 'board') && s.end - s.start >= 1.5);
-  const results = await pool(pickSpread(textShots, opts.maxOcr ?? 8), 2, async (s: Span) => {
+  const ceilings = opts.ceilings ?? new Map<number, number>();
+  const results = await pool(pickSpread(textShots, opts.maxOcr ?? samplesFor(plan.duration, 'ocr')), 2, async (s: Span) => {
     const at = s.cls === 'board' ? Math.max(s.start, s.end - 1) : (s.start + s.end) / 2;
     const a = join(work, `src-${s.index}.png`); const b = join(work, `out-${s.index}.png`);
     await grabFrame(source, at, a, { width: OCR_W, height: OCR_H, signal: opts.signal });
     await grabFrame(candidate, at, b, { width: OCR_W, height: OCR_H, signal: opts.signal });
     const [ta, tb] = await Promise.all([ocrFrame(a, opts.lang, opts.signal), ocrFrame(b, opts.lang, opts.signal)]);
-    return { s, at, words: wordCount(ta), acc: wordAccuracy(ta, tb) };
+    const words = wordCount(ta); const acc = wordAccuracy(ta, tb);
+    let ceiling = ceilings.get(s.index);
+    if (ceiling === undefined && words >= 3 && acc < opts.floors.ocrRatio) {
+      ceiling = await textCeiling(source, { at, width: r0.width, height: r0.height, ocrWidth: OCR_W, ocrHeight: OCR_H, lang: opts.lang, sourceText: ta }, work, opts.signal);
+      ceilings.set(s.index, ceiling);
+    }
+    return { s, at, words, acc, ceiling };
   });
   return results.filter((o) => o.words >= 3) // nothing legible on the source either
-    .map((o) => ({ kind: 'ocr' as const, shot: o.s.index, cls: o.s.cls, at: o.at, value: o.acc, floor: opts.floors.ocrRatio, ok: o.acc >= opts.floors.ocrRatio, weight: o.words, detail: `${o.words} words on source` }));
+    .map((o) => held({ kind: 'ocr', shot: o.s.index, cls: o.s.cls, at: o.at, value: o.acc, floor: opts.floors.ocrRatio, ok: true, weight: o.words, detail: `${o.words} words on source` }, o.ceiling));
+}
+
+/** The check held to min(floor, ceiling − margin); the configured floor kept beside it when lowered. */
+function held(c: Check, ceiling: number | undefined): Check {
+  const floor = heldFloor(c.floor, ceiling);
+  return { ...c, floor, ok: c.value >= floor, ceiling, nominalFloor: floor < c.floor ? c.floor : undefined };
 }
 
 /** Pictures: faces and motion, over whole shots (up to SSIM_WINDOW s), one after the other. */
-async function checkPictures(plan: Plan, source: string, candidate: string, opts: VerifyOptions): Promise<Check[]> {
+async function checkPictures(plan: Plan, source: string, candidate: string, work: string, opts: VerifyOptions): Promise<Check[]> {
   const r0 = plan.renditions[0]!;
-  const shots = pickSpread(plan.shots.filter((s) => (s.cls === 'talking_head' || s.cls === 'motion') && s.end - s.start >= 1), opts.maxSsim ?? 6);
+  const ceilings = opts.ceilings ?? new Map<number, number>();
+  const shots = pickSpread(plan.shots.filter((s) => (s.cls === 'talking_head' || s.cls === 'motion') && s.end - s.start >= 1), opts.maxSsim ?? samplesFor(plan.duration, 'ssim'));
   const out: Check[] = [];
   for (const s of shots) {
     // skip the first frames: the cut itself is coded at the previous shot's settings
@@ -103,12 +161,16 @@ async function checkPictures(plan: Plan, source: string, candidate: string, opts
     // told to save bits, and the frame's figure (same pass) is kept as information
     const roi = s.roi ? roiPixels(s.roi, r0.width, r0.height) : undefined;
     const m = await ssimWindow(source, candidate, { ...win, crop: roi });
-    if (roi) {
-      out.push({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: m.all, floor, ok: m.all >= floor, weight: dur,
-        detail: `${dur.toFixed(1)} s, region ${roi.w}x${roi.h}+${roi.x}+${roi.y}, frame ${m.frame?.all.toFixed(4) ?? '?'}` });
-      continue;
+    let ceiling = ceilings.get(s.index);
+    if (ceiling === undefined && m.all < floor) {
+      const i = plan.shots.indexOf(s);
+      ceiling = await pictureCeiling(source, { start: at, duration: dur, width: r0.width, height: r0.height, baseFps: plan.baseFps, fps: r0.shots[i]!.fps, crop: roi }, work, opts.signal);
+      ceilings.set(s.index, ceiling);
     }
-    out.push({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: m.all, floor, ok: m.all >= floor, weight: dur, detail: `${dur.toFixed(1)} s` });
+    const detail = roi
+      ? `${dur.toFixed(1)} s, region ${roi.w}x${roi.h}+${roi.x}+${roi.y}, frame ${m.frame?.all.toFixed(4) ?? '?'}`
+      : `${dur.toFixed(1)} s`;
+    out.push(held({ kind: 'ssim', shot: s.index, cls: s.cls, at, value: m.all, floor, ok: true, weight: dur, detail }, ceiling));
   }
   return out;
 }
@@ -127,7 +189,7 @@ async function checkSpeech(source: string, pkgDir: string, opts: VerifyOptions):
 
 export async function verify(plan: Plan, source: string, pkgDir: string, opts: VerifyOptions): Promise<VerifyReport> {
   const r0 = plan.renditions[0];
-  const report: VerifyReport = { rendition: r0?.id ?? 'audio', checks: [], ssim: {}, failedClasses: [], audioFailed: false, skipped: [] };
+  const report: VerifyReport = { rendition: r0?.id ?? 'audio', checks: [], misses: [], ssim: {}, failedClasses: [], audioFailed: false, skipped: [] };
   const work = await mkdtemp(join(tmpdir(), 'yachay-verify-'));
   try {
     const candidate = r0 ? join(pkgDir, r0.id, 'index.m3u8') : '';
@@ -135,16 +197,13 @@ export async function verify(plan: Plan, source: string, pkgDir: string, opts: V
     // tesseract runs beside the SSIM and speech measures: three processes on two cores
     const [text, pictures, stoiCheck] = await Promise.all([
       r0 ? checkText(plan, source, candidate, work, opts) : Promise.resolve([]),
-      r0 ? checkPictures(plan, source, candidate, opts) : Promise.resolve([]),
+      r0 ? checkPictures(plan, source, candidate, work, opts) : Promise.resolve([]),
       speech ? checkSpeech(source, pkgDir, opts) : Promise.resolve(undefined),
     ]);
     report.checks.push(...text, ...pictures);
     const words = text.reduce((n, c) => n + c.weight, 0);
     if (words > 0) {
       report.ocrRatio = text.reduce((n, c) => n + c.value * c.weight, 0) / words;
-      if (report.ocrRatio < opts.floors.ocrRatio) {
-        for (const c of text) if (!c.ok && c.cls && !report.failedClasses.includes(c.cls)) report.failedClasses.push(c.cls);
-      }
     } else if (plan.shots.some((s) => s.cls === 'slide' || s.cls === 'board')) {
       report.skipped.push('ocr: no legible text found on the source frames');
     }
@@ -153,11 +212,7 @@ export async function verify(plan: Plan, source: string, pkgDir: string, opts: V
       const acc = (sums[c.cls!] ??= { v: 0, n: 0 });
       acc.v += c.value * c.weight; acc.n += c.weight;
     }
-    for (const [cls, acc] of Object.entries(sums) as Array<[ShotClass, { v: number; n: number }]>) {
-      report.ssim[cls] = acc.v / acc.n;
-      const floor = cls === 'motion' ? opts.floors.ssimMotion : opts.floors.ssimTalkingHead;
-      if (report.ssim[cls]! < floor && !report.failedClasses.includes(cls)) report.failedClasses.push(cls);
-    }
+    for (const [cls, acc] of Object.entries(sums) as Array<[ShotClass, { v: number; n: number }]>) report.ssim[cls] = acc.v / acc.n;
     if (stoiCheck) {
       report.checks.push(stoiCheck);
       report.stoi = stoiCheck.value;
@@ -165,10 +220,35 @@ export async function verify(plan: Plan, source: string, pkgDir: string, opts: V
     } else if (plan.audio) {
       report.skipped.push('stoi: no speech found');
     }
+    report.misses = missesOf(plan, report.checks, opts.speech);
+    for (const c of report.checks) if (!c.ok && c.cls && !report.failedClasses.includes(c.cls)) report.failedClasses.push(c.cls);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
   return report;
+}
+
+/** The checks under their floor as the teacher reads them: which stretch of the lesson, and what. */
+export function missesOf(plan: Pick<Plan, 'shots'>, checks: readonly Check[], speech: ReadonlyArray<{ start: number; end: number }>): Miss[] {
+  const out: Miss[] = [];
+  for (const c of checks) {
+    if (c.ok) continue;
+    if (c.kind === 'stoi') {
+      const start = speech.length ? Math.min(...speech.map((s) => s.start)) : 0;
+      const end = speech.length ? Math.max(...speech.map((s) => s.end)) : 0;
+      out.push({ start, end, kind: 'speech', value: c.value, floor: c.floor });
+      continue;
+    }
+    const s = plan.shots.find((x) => x.index === c.shot);
+    if (!s) continue;
+    out.push({ shot: s.index, start: s.start, end: s.end, kind: c.kind === 'ocr' ? 'text' : 'picture', value: c.value, floor: c.floor, ceiling: c.ceiling });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
+
+/** How far an attempt is from its floors, summed over its misses (relative to each floor): 0 when it meets them all. */
+export function shortfall(misses: readonly Miss[]): number {
+  return misses.reduce((n, m) => n + Math.max(0, m.floor - m.value) / m.floor, 0);
 }
 
 function concatSilence(n: number, x: Float32Array): Float32Array {

@@ -25,6 +25,8 @@ const state = {
   audioHls: null,
   quality: 'auto',
   token: null,
+  /** the logged-in account's role: teachers and admins see a lesson's misses */
+  role: null,
   searchTimer: 0,
   /** the video's hls.js has begun loading (first play) */
   started: false,
@@ -182,6 +184,7 @@ async function openLesson(id) {
   $('quality').value = state.quality;
   await renderDownload(saved);
   renderFiles(lesson);
+  renderMisses(lesson);
   if (!lesson.playlist) { status.textContent = 'Aún se está procesando / Still processing'; return; }
   if ($('audio-only').checked) playAudio(0, false); else playVideo(0, false);
 }
@@ -584,6 +587,59 @@ function pushToClass(ev) {
   });
 }
 
+// ---------- teacher: parts of a lesson under their quality floor ----------
+
+/** m:ss, 0:00 included (a miss can start at the first second) */
+function at(s) {
+  const t = Math.max(0, Math.floor(s));
+  return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, '0')}`;
+}
+
+const MISS_TEXT = {
+  text: ['El texto puede verse borroso', 'text may be blurry'],
+  picture: ['La imagen puede verse borrosa', 'the picture may look blurry'],
+  speech: ['La voz puede entenderse mal', 'the voice may be hard to understand'],
+};
+
+/** "El texto puede verse borroso en 1:20–1:45 / text may be blurry at 1:20–1:45" */
+export function missText(m) {
+  const [es, en] = MISS_TEXT[m.kind] || MISS_TEXT.picture;
+  const span = `${at(m.start)}–${at(m.end)}`;
+  return `${es} en ${span} / ${en} at ${span}`;
+}
+
+/** Only teachers and admins see where a lesson missed its floors, and may ask for a re-encode. */
+function renderMisses(lesson) {
+  const misses = (lesson && lesson.misses) || [];
+  const show = Boolean(state.token) && (state.role === 'teacher' || state.role === 'admin') && misses.length > 0;
+  $('misses').hidden = !show;
+  if (!show) return;
+  $('miss-list').replaceChildren(...misses.map((m) => el('li', { textContent: missText(m) })));
+  $('reencode').disabled = false;
+  $('reencode-status').textContent = '';
+}
+
+async function reencode() {
+  const lesson = state.lesson;
+  if (!lesson) return;
+  const status = $('reencode-status');
+  $('reencode').disabled = true;
+  const res = await fetch(`/api/lessons/${encodeURIComponent(lesson.id)}/reencode`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${state.token}` },
+    body: JSON.stringify({ boost: 1 }),
+  }).catch(() => null);
+  const body = res ? await res.json().catch(() => ({})) : {};
+  if (res && res.ok) {
+    status.textContent = 'En cola: la lección se puede ver mientras tanto / Queued: the lesson plays meanwhile';
+    return;
+  }
+  $('reencode').disabled = false;
+  status.textContent = !res ? 'Sin conexión / Offline'
+    : res.status === 401 || res.status === 403 ? 'Inicie sesión como docente / Log in as a teacher'
+      : `Error: ${body.message || res.status}`;
+}
+
 // ---------- teacher: login + resumable upload ----------
 
 async function login(ev) {
@@ -618,6 +674,7 @@ function loggedIn(body, username, password) {
   $('upload-status').textContent = `Hola / Hello, ${body.username}`;
   $('add-user').hidden = body.role !== 'admin';
   if (body.role === 'admin') listUsers();
+  renderMisses(state.lesson);
 }
 
 // ---------- first setup and accounts ----------
@@ -787,6 +844,7 @@ function init() {
   $('add-user').addEventListener('submit', addUser);
   $('upload').addEventListener('submit', upload);
   $('push').addEventListener('submit', pushToClass);
+  $('reencode').addEventListener('click', reencode);
   window.addEventListener('hashchange', route);
   window.addEventListener('online', () => { setOffline(false); followClass(); });
   window.addEventListener('offline', () => setOffline(true));

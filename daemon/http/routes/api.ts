@@ -14,6 +14,8 @@ export interface Lesson {
   durationS?: number | null | undefined;
   path?: string | null | undefined;
   renditions?: Array<{ id: string; bytes: number; kbps: number; playlist?: string }> | null | undefined;
+  /** parts published under their quality floor (daemon/catalog/lessons.ts LessonMiss) */
+  misses?: Array<{ kind: string; start: number; end: number; value: number; floor: number; ceiling?: number | undefined }> | null | undefined;
   createdAt: number;
   updatedAt: number;
 }
@@ -73,6 +75,8 @@ export function lessonView(l: Lesson): Record<string, unknown> {
     durationS: l.durationS ?? null,
     playlist: l.status === 'ready' ? `/media/${encodeURIComponent(l.id)}/master.m3u8` : null,
     renditions: (l.renditions ?? []).map((r) => ({ id: r.id, kbps: r.kbps, bytes: r.bytes })),
+    // where the published package is under its floor: the teacher page offers a re-encode
+    misses: (l.misses ?? []).map((m) => ({ kind: m.kind, start: m.start, end: m.end, value: m.value, floor: m.floor, ceiling: m.ceiling ?? null })),
     dataSaverMB: dataSaverMB(l.renditions),
     createdAt: l.createdAt,
     updatedAt: l.updatedAt,
@@ -90,7 +94,16 @@ export interface ApiOptions {
   sessionTtlMs: number;
   /** while the box has no admin: the one-time token that creates it */
   setup?: SetupToken;
+  /**
+   * queues an optimize job for a published lesson with a quality boost (1..MAX_BOOST); undefined
+   * when the box no longer has the lesson's recording. Absent: the route answers 503 (a server
+   * without a job queue)
+   */
+  reencode?: ((lessonId: string, boost: number, by: string) => { jobId: number } | undefined) | undefined;
 }
+
+/** the most a teacher can ask for at once (optimize/boost.ts MAX_BOOST) */
+const MAX_REENCODE_BOOST = 3;
 
 export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { cfg, lessons, sessions } = opts;
@@ -122,6 +135,31 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     const l = lessons.get((req.params as { id: string }).id);
     if (!l) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
     return lessonView(l);
+  });
+
+  /**
+   * "Volver a codificar con más calidad": a teacher or admin queues the lesson again with more
+   * bits where it missed. The published package keeps playing until the new one replaces it.
+   */
+  app.post('/api/lessons/:id/reencode', {
+    schema: {
+      params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } } },
+      body: { type: ['object', 'null'], additionalProperties: false, properties: { boost: { type: 'integer', minimum: 1, maximum: MAX_REENCODE_BOOST } } },
+    },
+  }, async (req, reply) => {
+    const by = sessions.require(req, ['teacher', 'admin']);
+    const l = lessons.get((req.params as { id: string }).id);
+    if (!l) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
+    if (l.status !== 'ready' || !l.path) {
+      throw new HttpError(409, 'YCH_HTTP_NOT_READY', 'the lesson is still being prepared (or failed): wait for it, or upload it again');
+    }
+    if (!opts.reencode) throw new HttpError(503, 'YCH_HTTP_NO_QUEUE', 'this server has no job queue: run `yachay start`');
+    const boost = (req.body as { boost?: number } | null)?.boost ?? 1;
+    const queued = opts.reencode(l.id, boost, by.username);
+    if (!queued) throw new HttpError(410, 'YCH_HTTP_NO_SOURCE', 'the recording of this lesson is no longer on the box: upload it again');
+    const { jobId } = queued;
+    req.log.info({ lessonId: l.id, boost, jobId, by: by.username }, 're-encode with more quality queued');
+    return reply.code(202).send({ lessonId: l.id, jobId, boost });
   });
 
   app.post('/api/login', {

@@ -51,14 +51,14 @@ t.test('keyframes: long static shots still get one per minute', async (t) => {
   t.same(keyframeTimes([{ index: 0, start: 0, end: 130, cls: 'slide', audio: 'speech', reason: '' }], 6), [0, 60, 120]);
 });
 
-t.test('more bits only for the classes that missed', async (t) => {
+t.test('more bits only for the shots that missed', async (t) => {
   const plan = makePlan(info, [shot(0, 0, 10, 'slide'), shot(1, 10, 30, 'motion')], { segmentSeconds: 6 });
-  const more = withMoreBits(plan, 'v0', ['motion']);
+  const more = withMoreBits(plan, 'v0', [1]);
   t.equal(more.renditions[0]!.shots[0]!.qp, plan.renditions[0]!.shots[0]!.qp);
   // motion first gets more frames (judder), and a slightly finer quantiser
   t.equal(more.renditions[0]!.shots[1]!.fps, 10);
   t.equal(more.renditions[0]!.shots[1]!.qp, plan.renditions[0]!.shots[1]!.qp - 1);
-  const text = withMoreBits(plan, 'v0', ['slide']);
+  const text = withMoreBits(plan, 'v0', [0]);
   t.equal(text.renditions[0]!.shots[0]!.qp, plan.renditions[0]!.shots[0]!.qp - 3);
   t.equal(text.renditions[0]!.shots[0]!.fps, plan.renditions[0]!.shots[0]!.fps);
   t.same(more.renditions[1], plan.renditions[1]);
@@ -98,19 +98,19 @@ t.test('the last segment of a variable-frame-rate playlist lasts until the end o
 
 t.test('a near miss on motion gets a finer quantiser, not more frames', async (t) => {
   const plan = makePlan(info, [shot(0, 0, 10, 'slide'), shot(1, 10, 30, 'motion')], { segmentSeconds: 6 });
-  const near = withMoreBits(plan, 'v0', ['motion'], 3, ['motion']);
+  const near = withMoreBits(plan, 'v0', [1], 3, [1]);
   t.equal(near.renditions[0]!.shots[1]!.fps, plan.renditions[0]!.shots[1]!.fps);
   t.equal(near.renditions[0]!.shots[1]!.qp, plan.renditions[0]!.shots[1]!.qp - 3);
 });
 
-t.test('a class the model pushed too far goes back to the rules; the others step as before', async (t) => {
+t.test('a shot the model pushed too far goes back to the rules; the others step as before', async (t) => {
   const { backToRules } = await import('../../../daemon/optimize/optimizer.js');
   const rules = makePlan(info, [shot(0, 0, 12, 'slide'), shot(1, 12, 20, 'motion'), shot(2, 20, 30, 'talking_head')], { segmentSeconds: 6 });
   const r0 = rules.renditions[0]!;
   // the model: slide +9, motion +9, head left alone
   const assisted = { ...rules, renditions: [{ ...r0, shots: r0.shots.map((s, i) => (i < 2 ? { ...s, qp: s.qp + 9 } : s)) }, rules.renditions[1]!] };
-  const back = backToRules(assisted, rules, 'v0', ['motion', 'talking_head']);
-  t.same(back.classes, ['motion'], 'only the raised class that missed');
+  const back = backToRules(assisted, rules, 'v0', [1, 2]);
+  t.same(back.shots, [1], 'only the raised shot that missed');
   t.equal(back.plan.renditions[0]!.shots[1]!.qp, r0.shots[1]!.qp, 'motion back to the rules');
   t.equal(back.plan.renditions[0]!.shots[0]!.qp, r0.shots[0]!.qp + 9, 'the slide kept its model quantiser: it met its floor');
   t.equal(back.plan.renditions[0]!.shots[2]!.qp, r0.shots[2]!.qp, 'the head was at the rules already: withMoreBits handles it');
