@@ -166,9 +166,12 @@ const size = (await stat(lecture)).size;
 
 // progress over MQTT as the teacher page sees it; the job topic is keyed by lesson id, known
 // only once the upload finishes, so take every job event and pick ours afterwards
-const events = [];
 const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, { username: teacher.username, password: teacher.password, reconnectPeriod: 0 });
 await client.subscribeAsync(`yachay/${school}/jobs/#`);
+const allEvents = [];
+client.on('message', (topic, payload) => {
+  try { allEvents.push({ topic, at: performance.now(), ...JSON.parse(payload.toString()) }); } catch { /* not a job event */ }
+});
 
 const pollers = [];
 let stopPolling = false;
@@ -197,6 +200,15 @@ const pct = (a, q) => { if (!a.length) return null; const s = [...a].sort((x, y)
 const latSummary = (p) => ({ path: p.path, requests: p.n, failures: p.fail, failure_examples: p.failures,
   p50_ms: round(pct(p.lat, 0.5)), p99_ms: round(pct(p.lat, 0.99)), max_ms: round(p.lat.length ? Math.max(...p.lat) : null) });
 
+// prom-client resets its event-loop histogram at each scrape: this one starts the window, the
+// scrape after the job reads the box's own loop delay over it (a tail the loop did not see
+// formed outside the process: the machine, the sockets)
+const loopLag = async () => {
+  const body = (await request('GET', '/metrics')).body.toString();
+  const get = (name) => { const m = new RegExp(`^yachay_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(body); return m ? round(Number(m[1]) * 1000) : null; };
+  return { p50_ms: get('p50'), p99_ms: get('p99'), max_ms: get('max') };
+};
+await loopLag();
 const t0 = performance.now();
 const memTimer = setInterval(() => sampleMem(t0), 1000);
 poller('health', '/health');
@@ -214,10 +226,9 @@ const { lessonId } = JSON.parse(patched.body.toString());
 const tQueued = performance.now();
 log(`uploaded ${(size / 1e6).toFixed(1)} MB in ${((tQueued - t0) / 1000).toFixed(1)} s: lesson ${lessonId}`);
 
-client.on('message', (topic, payload) => {
-  if (!topic.endsWith(`/jobs/${lessonId}`)) return;
-  try { events.push({ t: (performance.now() - tQueued) / 1000, ...JSON.parse(payload.toString()) }); } catch { /* not ours */ }
-});
+// the job starts (and reports) before the upload's answer names its lesson: events are kept from
+// the start and ours picked by topic
+const ourEvents = () => allEvents.filter((e) => e.topic.endsWith(`/jobs/${lessonId}`)).map((e) => ({ ...e, t: (e.at - tQueued) / 1000 }));
 
 // ---------------------------------------------------------------- follow the job
 const timeoutS = Number(process.env.BOX_TIMEOUT ?? 0) || 3600 * 3;
@@ -226,7 +237,7 @@ for (;;) {
   await sleep(1000);
   if (exited) throw new Error(`box exited during the job: ${JSON.stringify(exited)}`);
   lesson = await getJson(`/api/lessons/${lessonId}`).catch(() => lesson);
-  const end = events.find((e) => e.state === 'done' || e.state === 'dead');
+  const end = ourEvents().find((e) => e.state === 'done' || e.state === 'dead');
   if (lesson?.status === 'ready' || lesson?.status === 'failed' || end) {
     tDone = end ? tQueued + end.t * 1000 : performance.now();
     if (lesson?.status === 'ready' || lesson?.status === 'failed') break;
@@ -234,7 +245,7 @@ for (;;) {
   if ((performance.now() - tQueued) / 1000 > timeoutS) { log(`giving up after ${timeoutS} s`); break; }
   if (performance.now() - lastLine > 15000) {
     lastLine = performance.now();
-    const last = events.at(-1);
+    const last = ourEvents().at(-1);
     const m = mem.series.at(-1) ?? [];
     log(`${((performance.now() - tQueued) / 1000).toFixed(0)} s: ${lesson?.status} ${last?.stage ?? ''} ${last?.progress !== undefined ? Math.round(last.progress * 100) + '%' : ''}` +
       ` · node ${m[1]} MB, tree ${m[2]} MB (peaks ${Math.round(mem.nodePeakKB / 1024)}/${Math.round(mem.treePeakKB / 1024)})` +
@@ -244,6 +255,7 @@ for (;;) {
 stopPolling = true;
 clearInterval(memTimer);
 await Promise.all(pollers.map((p) => p.done));
+const loop = await loopLag().catch(() => null);
 const wallS = ((tDone ?? performance.now()) - tQueued) / 1000;
 log(`lesson ${lesson?.status} after ${wallS.toFixed(1)} s`);
 
@@ -269,7 +281,7 @@ const sumOf = (re) => Object.entries(timings).filter(([k]) => re.test(k)).reduce
 const encodeMs = sumOf(/^encode(#\d+)?$/);
 const analysisMs = sumOf(/^analyse$/) + sumOf(/^models$/);
 const stages = [];
-for (const e of events) if (e.stage && stages.at(-1)?.stage !== e.stage) stages.push({ stage: e.stage, at_s: round(e.t) });
+for (const e of ourEvents()) if (e.stage && stages.at(-1)?.stage !== e.stage) stages.push({ stage: e.stage, at_s: round(e.t) });
 
 // the box stops as it would under systemd: SIGTERM, drain, exit 0
 const tStop = performance.now();
@@ -281,7 +293,7 @@ const stopS = (performance.now() - tStop) / 1000;
 
 const out = {
   lecture, lecture_bytes: size, lesson_id: lessonId, status: lesson?.status ?? 'unknown',
-  error: events.find((e) => e.error)?.error ?? null,
+  error: ourEvents().find((e) => e.error)?.error ?? null,
   package_dir: pkgDir, master: join(pkgDir, 'master.m3u8'),
   duration_s: duration,
   upload_s: round((tQueued - t0) / 1000),
@@ -306,7 +318,7 @@ const out = {
     tree_peak_parts_mb: Object.fromEntries(Object.entries(mem.treePeakParts ?? {}).map(([k, v]) => [k, round(v / 1024, 0)])),
     samples: mem.samples, series_s_node_tree_mb: mem.series,
   },
-  latency: { health: latSummary(pollers[0]), segment: latSummary(pollers[1]) },
+  latency: { health: latSummary(pollers[0]), segment: latSummary(pollers[1]), box_event_loop: loop },
   stages,
   box_start_to_sample_ready_s: round((t0 - tStart) / 1000),
   box_stop_s: round(stopS), box_exit: exited,

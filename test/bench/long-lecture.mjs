@@ -10,7 +10,7 @@
 //   CORPUS_MAX_S=300 (longest stretch taken from one real clip)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 
@@ -87,6 +87,7 @@ function normalised(piece, seconds) {
   const dir = join(OUT, 'norm');
   const out = join(dir, `${piece.name}-${frames}f-v${VERSION}.mov`);
   if (existsSync(out)) return out;
+  mkdirSync(dir, { recursive: true });
   log(`normalising ${piece.name} (${(frames / FPS).toFixed(1)} s)`);
   const tmp = out + '.tmp.mov';
   const noAudio = piece.kind === 'corpus' && !piece.hasAudio;
@@ -99,7 +100,7 @@ function normalised(piece, seconds) {
     '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-g', '60', '-profile:v', 'high',
     '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv',
     '-c:a', 'pcm_s16le', '-ar', String(SR), '-ac', '1', '-video_track_timescale', '15360', tmp]);
-  run('mv', [tmp, out]);
+  renameSync(tmp, out);
   return out;
 }
 

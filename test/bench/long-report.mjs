@@ -84,7 +84,7 @@ const L = [];
 L.push(`bench:long — ${f(lecture.minutes, 1)} min lesson (${pieces.length} pieces: ${[...new Set(pieces.map((p) => p.name))].join(', ')}` +
   `${lecture.real_footage_s ? `; ${f(lecture.real_footage_s / 60, 1)} min real footage` : '; no real footage'}), ${(lecture.bytes / 1e6).toFixed(0)} MB`);
 L.push(`${machine.date} · ${machine.nproc} × ${machine.cpu} · ${(machine.mem_total_mb / 1024).toFixed(0)} GiB (${(machine.mem_available_mb_end / 1024).toFixed(1)} GiB free at the end)` +
-  ` · load ${machine.load_start?.join(' ')} → ${machine.load_end?.join(' ')} · ${machine.commit}${machine.dirty ? '+dirty' : ''} · Node ${machine.node}`);
+  ` · load ${machine.load_start?.join(' ') ?? '?'} → ${machine.load_end?.join(' ') ?? '?'} · ${machine.commit}${machine.dirty ? '+dirty' : ''} · Node ${machine.node}`);
 L.push('');
 if (box) {
   L.push(`yachay: lesson ${box.status}${box.error ? ` (${box.error})` : ''} · ${box.shots ?? '?'} shots · ${box.attempts ?? '?'} encode attempt(s)` +
@@ -106,6 +106,8 @@ if (box) {
     const l = lat[k];
     row(`${name} p50 / p99 / max (failures of n)`, `${f(l?.p50_ms, 1)} / ${f(l?.p99_ms, 1)} / ${f(l?.max_ms, 0)} ms (${l?.failures} of ${l?.requests})`, '–', `p99 ${goals[`${k}_p99_ms`].goal} ms`, goals[`${k}_p99_ms`].met);
   }
+  const loop = lat.box_event_loop;
+  if (loop) row('box event-loop delay p50 / p99 / max (its own view)', `${f(loop.p50_ms, 1)} / ${f(loop.p99_ms, 1)} / ${f(loop.max_ms, 0)} ms`, '–');
   row('analysis + models / encode', `${f(box.analysis_models_pct_of_encode, 1)}% (${f(box.analysis_models_ms / 1000, 1)} s / ${f(box.encode_ms / 1000, 1)} s)`, '–', `${goals.analysis_models_pct_of_encode.goal}%`, goals.analysis_models_pct_of_encode.met);
 }
 if (ys || ks) {
