@@ -303,6 +303,7 @@ const out = {
   encode_ms: encodeMs, analysis_models_ms: analysisMs,
   analysis_models_pct_of_encode: encodeMs ? round((100 * analysisMs) / encodeMs) : null,
   attempts: report?.attempts ?? null,
+  published_attempt: report?.published ?? null,
   misses: report?.misses ?? report?.verify?.misses ?? null,
   verify: report?.verify ? { ocrRatio: report.verify.ocrRatio, stoi: report.verify.stoi, ssim: report.verify.ssim,
     failedClasses: report.verify.failedClasses, audioFailed: report.verify.audioFailed } : null,

@@ -65,6 +65,14 @@ const lecture = {
   real_footage_s: pieces.filter((p) => p.kind === 'corpus').reduce((s, p) => s + p.end - p.start, 0),
 };
 
+/** Shots published under their floor (the optimizer's own measure), by kind, with the seconds they cover. */
+function missLine(misses) {
+  if (!Array.isArray(misses)) return '';
+  if (!misses.length) return ' · no misses';
+  const by = {};
+  for (const m of misses) { by[m.kind] ??= { n: 0, s: 0 }; by[m.kind].n++; by[m.kind].s += (m.end ?? 0) - (m.start ?? 0); }
+  return ` · misses: ${Object.entries(by).map(([k, v]) => `${k} ${v.n} (${v.s.toFixed(0)} s)`).join(', ')}`;
+}
 const met = (ok) => (ok === null ? '' : ok ? 'yes' : 'NO');
 const lat = box?.latency ?? {};
 const goals = box ? {
@@ -88,7 +96,7 @@ L.push(`${machine.date} · ${machine.nproc} × ${machine.cpu} · ${(machine.mem_
 L.push('');
 if (box) {
   L.push(`yachay: lesson ${box.status}${box.error ? ` (${box.error})` : ''} · ${box.shots ?? '?'} shots · ${box.attempts ?? '?'} encode attempt(s)` +
-    `${box.misses ? ` · misses: ${JSON.stringify(box.misses)}` : ''} · upload ${f(box.upload_s, 1)} s · box stop ${f(box.box_stop_s, 1)} s, exit ${box.box_exit?.code}`);
+    `${missLine(box.misses)} · upload ${f(box.upload_s, 1)} s · box stop ${f(box.box_stop_s, 1)} s, exit ${box.box_exit?.code}`);
   L.push(`stages (ms): ${Object.entries(box.timings_ms ?? {}).map(([k, v]) => `${k} ${v}`).join(' · ')}`);
   L.push('');
 }
