@@ -182,13 +182,15 @@ function poller(name, path) {
     while (!stopPolling) {
       const t = performance.now();
       try {
-        const r = await request('GET', path, { agent: ag, timeoutMs: 5000 });
+        // a long timeout: a stalled box shows as the stall's length, not as a capped failure
+        const r = await request('GET', path, { agent: ag, timeoutMs: 30000 });
         if (r.status !== 200) throw new Error(`status ${r.status}`);
-        p.lat.push(performance.now() - t);
       } catch (err) {
         p.fail++;
         if (p.failures.length < 10) p.failures.push(String(err.message ?? err));
       }
+      // failures count with the time they took: a percentile of successes alone would hide them
+      p.lat.push(performance.now() - t);
       p.n++;
       await sleep(Math.max(0, POLL_MS - (performance.now() - t)));
     }
