@@ -25,6 +25,8 @@ if (!lecture || !outJson || !runDir || !cacheDir) {
   process.exit(64);
 }
 const POLL_MS = Number(process.env.POLL_MS ?? 100);
+// answers slower than this are listed with the job's stage at the time, to find what stalls
+const STALL_MS = 500;
 const log = (msg) => process.stderr.write(`[box] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const round = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
@@ -176,7 +178,7 @@ client.on('message', (topic, payload) => {
 const pollers = [];
 let stopPolling = false;
 function poller(name, path) {
-  const p = { name, path, lat: [], fail: 0, failures: [], n: 0 };
+  const p = { name, path, lat: [], fail: 0, failures: [], n: 0, stalls: [] };
   const ag = agent();
   p.done = (async () => {
     while (!stopPolling) {
@@ -190,7 +192,9 @@ function poller(name, path) {
         if (p.failures.length < 10) p.failures.push(String(err.message ?? err));
       }
       // failures count with the time they took: a percentile of successes alone would hide them
-      p.lat.push(performance.now() - t);
+      const ms = performance.now() - t;
+      p.lat.push(ms);
+      if (ms >= STALL_MS) p.stalls.push({ at: t, ms });
       p.n++;
       await sleep(Math.max(0, POLL_MS - (performance.now() - t)));
     }
@@ -199,8 +203,11 @@ function poller(name, path) {
   return p;
 }
 const pct = (a, q) => { if (!a.length) return null; const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
+const stageAt = (at) => allEvents.filter((e) => e.at <= at && e.topic.endsWith(`/jobs/${lessonId}`)).at(-1)?.stage ?? null;
 const latSummary = (p) => ({ path: p.path, requests: p.n, failures: p.fail, failure_examples: p.failures,
-  p50_ms: round(pct(p.lat, 0.5)), p99_ms: round(pct(p.lat, 0.99)), max_ms: round(p.lat.length ? Math.max(...p.lat) : null) });
+  p50_ms: round(pct(p.lat, 0.5)), p99_ms: round(pct(p.lat, 0.99)), max_ms: round(p.lat.length ? Math.max(...p.lat) : null),
+  stalls: [...p.stalls].sort((a, b) => b.ms - a.ms).slice(0, 20)
+    .map((x) => ({ at_s: round((x.at - tQueued) / 1000), ms: round(x.ms, 0), stage: stageAt(x.at) })).sort((a, b) => a.at_s - b.at_s) });
 
 // prom-client resets its event-loop histogram at each scrape: this one starts the window, the
 // scrape after the job reads the box's own loop delay over it (a tail the loop did not see

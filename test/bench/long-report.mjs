@@ -129,6 +129,10 @@ if (ys || ks) {
   L.push('| scores | not measured (SCORE=0) | | | |');
 }
 L.push('');
+for (const k of ['health', 'segment']) {
+  const st = lat[k]?.stalls ?? [];
+  if (st.length) L.push(`${k} answers ≥ 0.5 s (at s into the job, stage): ${st.map((x) => `${x.at_s} s ${x.ms} ms (${x.stage ?? '?'})`).join(', ')}`);
+}
 if (box && kolibri) {
   L.push(`Yachay = ${f(box.lowest_mb_per_min / kolibri.mb_per_min, 2)}× Kolibri's bytes per minute, at ${f(box.x_realtime / kolibri.x_realtime, 2)}× its speed` +
     ` (Kolibri encodes one 480p rendition; Yachay analyses, encodes two video renditions, Opus and AAC, verifies and publishes)`);
