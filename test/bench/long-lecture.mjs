@@ -8,6 +8,7 @@
 // common format, and the joined file keyed by MINUTES and the piece list.
 //   MINUTES=60  LECTURES="es:1 en:2 es:3 en:4 es:5 en:6"  CORPUS=0 (skip real footage)
 //   CORPUS_MAX_S=300 (longest stretch taken from one real clip)
+//   YACHAY_CORPUS=~/.cache/yachay-corpus (its corpus.json lists the clips: file, kind, ...)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
@@ -23,7 +24,7 @@ const CORPUS_DIR = process.env.YACHAY_CORPUS ?? join(process.env.HOME ?? '/root'
 const CORPUS_MAX_S = Number(process.env.CORPUS_MAX_S ?? 300);
 const FPS = 30; const SR = 48000;
 // bump when the normalisation or the join changes, so cached files are rebuilt
-const VERSION = 1;
+const VERSION = 2;
 const log = (m) => process.stderr.write(`[lecture] ${m}\n`);
 if (!(MINUTES > 0)) throw new Error(`MINUTES must be a positive number (got ${process.env.MINUTES})`);
 
@@ -50,8 +51,9 @@ async function lecturePiece(spec) {
 function corpusPieces() {
   if (process.env.CORPUS === '0') return { pieces: [], note: 'real footage skipped (CORPUS=0)' };
   const build = join(ROOT, 'test', 'corpus', 'build.sh');
-  if (!existsSync(build)) return { pieces: [], note: `real footage skipped: ${build} does not exist yet` };
   const list = join(CORPUS_DIR, 'corpus.json');
+  // a corpus already built is used as is; otherwise the script builds it, when there is one
+  if (!existsSync(list) && !existsSync(build)) return { pieces: [], note: `real footage skipped: no ${list} and no ${build} to build it` };
   if (!existsSync(list)) {
     log(`building the real-footage corpus: bash ${build}`);
     const r = spawnSync('bash', [build], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, YACHAY_CORPUS: CORPUS_DIR } });
@@ -68,9 +70,11 @@ function corpusPieces() {
     let info;
     try { info = probe(file); } catch { continue; }
     if (!info.streams?.some((s) => s.codec_type === 'video')) continue;
-    const dur = Math.min(CORPUS_MAX_S, Number(info.format?.duration ?? 0));
+    // the video's own length: a container's duration may be the longer audio
+    const v = info.streams.find((s) => s.codec_type === 'video');
+    const dur = Math.min(CORPUS_MAX_S, Number(v.duration ?? info.format?.duration ?? 0));
     if (!(dur >= 2)) continue;
-    pieces.push({ name: `corpus-${basename(file).replace(/\.[^.]+$/, '')}`, kind: 'corpus', file, duration: Math.floor(dur * FPS) / FPS,
+    pieces.push({ name: `corpus-${basename(file).replace(/\.[^.]+$/, '')}`, kind: 'corpus', file, duration: Math.floor(dur * FPS + 1e-6) / FPS,
       corpusKind: it.kind ?? null, hasAudio: info.streams.some((s) => s.codec_type === 'audio') });
   }
   return { pieces, note: pieces.length ? `${pieces.length} real clips from ${list}` : `real footage skipped: no usable clip in ${list}` };
@@ -91,12 +95,16 @@ function normalised(piece, seconds) {
   log(`normalising ${piece.name} (${(frames / FPS).toFixed(1)} s)`);
   const tmp = out + '.tmp.mov';
   const noAudio = piece.kind === 'corpus' && !piece.hasAudio;
-  run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-i', piece.file,
+  const samples = frames * (SR / FPS);
+  // both lengths are set by the filters, not by -frames:v (reaching it closes the whole output,
+  // audio included, wherever the audio encoder was) nor -t; the input -t only bounds the decode
+  run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-t', (frames / FPS + 1).toFixed(3), '-i', piece.file,
     ...(noAudio ? ['-f', 'lavfi', '-i', `anullsrc=r=${SR}:cl=mono`] : []),
     '-map', '0:v:0', '-map', noAudio ? '1:a:0' : '0:a:0',
-    '-vf', `scale=1280:720:force_original_aspect_ratio=decrease:flags=bicubic,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=${FPS},format=yuv420p`,
-    '-af', `aresample=${SR},aformat=channel_layouts=mono,apad`,
-    '-frames:v', String(frames), '-t', (frames / FPS).toFixed(6),
+    '-vf', `scale=1280:720:force_original_aspect_ratio=decrease:flags=bicubic,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=${FPS},` +
+      `tpad=stop=-1:stop_mode=clone,trim=end_frame=${frames},format=yuv420p`,
+    // first_pts=0: a clip whose audio starts late gets silence in front, not a shift
+    '-af', `aresample=${SR}:async=1:first_pts=0,aformat=channel_layouts=mono,apad=whole_len=${samples},atrim=end_sample=${samples}`,
     '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-g', '60', '-profile:v', 'high',
     '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv',
     '-c:a', 'pcm_s16le', '-ar', String(SR), '-ac', '1', '-video_track_timescale', '15360', tmp]);

@@ -10,6 +10,7 @@
 #   LECTURES="es:1 en:2 es:3 en:4 es:5 en:6"  generated lectures cycled through (lang:seed)
 #   KOLIBRI=0                       skip the peer    SCORE=0   skip scoring (slow on 60 min)
 #   CORPUS=0                        no real footage  EVAL_DIR=…/shared/eval   the referee
+#   YACHAY_CORPUS=~/.cache/yachay-corpus   real clips (corpus.json; built by test/corpus/build.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 EVAL="${EVAL_DIR:-$(cd "$ROOT/.." && pwd)/shared/eval}"
