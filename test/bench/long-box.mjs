@@ -43,8 +43,8 @@ const yachay = (args, input) => {
   return r.stdout;
 };
 // loopback only: the bench must not put the box on the machine's network
-const env = { ...process.env, YACHAY_HTTP_HOST: '127.0.0.1', YACHAY_MQTT_HOST: '127.0.0.1' };
-process.env.YACHAY_HTTP_HOST = env.YACHAY_HTTP_HOST; process.env.YACHAY_MQTT_HOST = env.YACHAY_MQTT_HOST;
+process.env.YACHAY_HTTP_HOST = '127.0.0.1';
+process.env.YACHAY_MQTT_HOST = '127.0.0.1';
 const school = JSON.parse(yachay(['check-config'])).school;
 const teacher = { username: 'bench-teacher', password: randomBytes(18).toString('base64url') };
 yachay(['users', 'add', teacher.username, '--role', 'teacher'], teacher.password + '\n');
@@ -52,11 +52,14 @@ yachay(['users', 'add', teacher.username, '--role', 'teacher'], teacher.password
 // ---------------------------------------------------------------- the box
 const tStart = performance.now();
 const box = spawn(process.execPath, [join(ROOT, 'bin/yachay.mjs'), 'start', '--data-dir', data,
-  '--http-port', '0', '--mqtt-port', '0', '--mqtt-ws-port', '0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  '--http-port', '0', '--mqtt-port', '0', '--mqtt-ws-port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 const boxLog = createWriteStream(join(runDir, 'box.log'));
 box.stdout.pipe(boxLog, { end: false });
 let exited = null;
 const exitedP = new Promise((r) => box.once('exit', (code, sig) => { exited = { code, signal: sig }; r(exited); }));
+// a bench that fails half-way must not leave a box (and its ffmpeg) behind: SIGTERM lets the
+// box stop its own jobs' process groups
+process.on('exit', () => { if (!exited) box.kill('SIGTERM'); });
 const ports = await new Promise((res, rej) => {
   let buf = '';
   box.stderr.on('data', (b) => {
