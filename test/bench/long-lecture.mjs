@@ -74,7 +74,7 @@ function corpusPieces() {
     const v = info.streams.find((s) => s.codec_type === 'video');
     const dur = Math.min(CORPUS_MAX_S, Number(v.duration ?? info.format?.duration ?? 0));
     if (!(dur >= 2)) continue;
-    pieces.push({ name: `corpus-${basename(file).replace(/\.[^.]+$/, '')}`, kind: 'corpus', file, duration: Math.floor(dur * FPS + 1e-6) / FPS,
+    pieces.push({ name: `corpus-${basename(file).replace(/\.[^.]+$/, '')}`, kind: 'corpus', file, duration: Math.floor(dur * FPS + 1e-3) / FPS,
       corpusKind: it.kind ?? null, hasAudio: info.streams.some((s) => s.codec_type === 'audio') });
   }
   return { pieces, note: pieces.length ? `${pieces.length} real clips from ${list}` : `real footage skipped: no usable clip in ${list}` };
