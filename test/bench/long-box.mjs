@@ -206,7 +206,13 @@ function poller(name, path) {
   return p;
 }
 const pct = (a, q) => { if (!a.length) return null; const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
-const stageAt = (at) => allEvents.filter((e) => e.at <= at && e.topic.endsWith(`/jobs/${lessonId}`)).at(-1)?.stage ?? null;
+// which stage ran at a moment: report.json's timings laid end to end from the job's first event
+// (the MQTT events alone miss stage changes: the box sends at most one per percent)
+const stageSpans = [];
+const stageAt = (at) => {
+  const s = (at - tQueued) / 1000;
+  return stageSpans.find((x) => s >= x.from && s < x.to)?.stage ?? (s < (stageSpans[0]?.from ?? 0) ? 'upload' : null);
+};
 const latSummary = (p) => ({ path: p.path, requests: p.n, failures: p.fail, failure_examples: p.failures,
   p50_ms: round(pct(p.lat, 0.5)), p99_ms: round(pct(p.lat, 0.99)), max_ms: round(p.lat.length ? Math.max(...p.lat) : null),
   stalls: [...p.stalls].sort((a, b) => b.ms - a.ms).slice(0, 20)
@@ -292,8 +298,13 @@ const timings = report?.timings ?? {};
 const sumOf = (re) => Object.entries(timings).filter(([k]) => re.test(k)).reduce((s, [, v]) => s + v, 0);
 const encodeMs = sumOf(/^encode(#\d+)?$/);
 const analysisMs = sumOf(/^analyse$/) + sumOf(/^models$/);
-const stages = [];
-for (const e of ourEvents()) if (e.stage && stages.at(-1)?.stage !== e.stage) stages.push({ stage: e.stage, at_s: round(e.t) });
+// model:* timings run inside analyse (face) and models (vad, rate): not stages of their own
+let at = ourEvents()[0]?.t ?? 0;
+for (const [stage, ms] of Object.entries(timings)) {
+  if (stage.startsWith('model:')) continue;
+  stageSpans.push({ stage, from: round(at, 2), to: round(at + ms / 1000, 2) });
+  at += ms / 1000;
+}
 
 // the box stops as it would under systemd: SIGTERM, drain, exit 0
 const tStop = performance.now();
@@ -332,7 +343,7 @@ const out = {
     samples: mem.samples, series_s_node_tree_mb: mem.series,
   },
   latency: { health: latSummary(pollers[0]), segment: latSummary(pollers[1]), box_event_loop: loop },
-  stages,
+  stages: stageSpans,
   box_start_to_sample_ready_s: round((t0 - tStart) / 1000),
   box_stop_s: round(stopS), box_exit: exited,
 };
