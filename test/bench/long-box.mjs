@@ -60,6 +60,7 @@ const exitedP = new Promise((r) => box.once('exit', (code, sig) => { exited = { 
 // a bench that fails half-way must not leave a box (and its ffmpeg) behind: SIGTERM lets the
 // box stop its own jobs' process groups
 process.on('exit', () => { if (!exited) box.kill('SIGTERM'); });
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { log(`${sig}: stopping the box`); process.exit(130); });
 const ports = await new Promise((res, rej) => {
   let buf = '';
   box.stderr.on('data', (b) => {
