@@ -100,6 +100,8 @@ export function detectCuts(v: VideoFeatures): number[] {
   for (let i = 1; i < v.diff.length; i++) {
     const d = v.diff[i]!;
     if (d < CUT_MIN_DIFF) continue;
+    // nothing after it to compare with, and a shot too short to be one (real clips end mid-pan)
+    if (v.diff.length - i < minGap) continue;
     // a jump counts when it stands out from the picture on at least one side of it (motion →
     // slide is a cut: quiet after; a jump inside a fractal zoom is not: busy on both sides) and
     // from its immediate neighbours (a cut is one frame, motion is every frame)
