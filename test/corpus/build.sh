@@ -7,7 +7,7 @@
 #   bash test/corpus/build.sh [DIR]      (default ${YACHAY_CORPUS:-$HOME/.cache/yachay-corpus})
 # Exit 3: apt cannot reach the Debian archive (the integration test skips on it, nothing else).
 set -euo pipefail
-RECIPE=3
+RECIPE=4
 DIR=${1:-${YACHAY_CORPUS:-$HOME/.cache/yachay-corpus}}
 mkdir -p "$DIR/debs" "$DIR/root" "$DIR/clips"
 DIR=$(cd "$DIR" && pwd)
@@ -120,10 +120,15 @@ clip street "${FF[@]}" -ss 40 -i "$OCV/vtest.avi" -t 20 \
 clip walking "${FF[@]}" -i "$OCV/vtest.avi" -t 25 -vf "scale=768:576,setsar=1" -an "${VOUT[@]}"
 
 # portrait phone: the sensor's landscape frames with a 90° rotation in the metadata, and frames
-# dropped irregularly (variable frame rate), as phones write them
-clip portrait "${FF[@]}" -ss 30 -i "$OCV/vtest.avi" -t 20 -vf "crop=324:576:300:0,scale=360:640,setsar=1,fps=30,\
-select='not(eq(mod(n\,7)\,3))*not(eq(mod(n\,5)\,1))',transpose=2" -fps_mode vfr -video_track_timescale 90000 \
-  -metadata:s:v:0 rotate=90 -an "${VOUT[@]}"
+# dropped irregularly (variable frame rate), as phones write them. ffmpeg 5.1 writes the rotation
+# only when remuxing, hence two steps.
+portrait() {
+  "${FF[@]}" -ss 30 -i "$OCV/vtest.avi" -t 20 -vf "crop=324:576:300:0,scale=360:640,setsar=1,fps=30,\
+select='not(eq(mod(n\,7)\,3))*not(eq(mod(n\,5)\,1))',transpose=1" -fps_mode vfr -video_track_timescale 90000 \
+    -an "${VOUT[@]}" "$WORK/portrait-sensor.mp4"
+  "${FF[@]}" -i "$WORK/portrait-sensor.mp4" -c copy -metadata:s:v:0 rotate=90 "$1"
+}
+clip portrait portrait
 
 # screen recording: three pages of the manual, a pointer wandering over them, LibriVox narration
 clip screen "${FF[@]}" -loop 1 -framerate 30 -t 8.3 -i "$WORK/page1.png" -loop 1 -framerate 30 -t 8.2 -i "$WORK/page2.png" \
