@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Floors, ModelsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Analysis } from '../optimize/analyse.js';
-import type { Plan } from '../optimize/plan.js';
+import { AUDIO_SETTINGS, lessonAudio, reclassShot, type Plan } from '../optimize/plan.js';
 import type { MediaInfo } from '../optimize/probe.js';
 import type { Shot } from '../optimize/shots.js';
 import { VAD_FRAME_SEC, loadVad, silenceGate, speechSegments } from './vad.js';
@@ -14,6 +14,10 @@ import { floorOf } from './rate/sweep.js';
 
 /** predicted quality must clear the floor by this much: 1.5–3× the held-out error per class */
 export const RATE_MARGIN = 0.01;
+/** a talking-head shot needs this many face-model frames (2 per second) to be judged faceless */
+export const MIN_FACE_FRAMES = 2;
+/** ... and faces in fewer than this share of them: one stray detection is not a teacher */
+export const NO_FACE_SHARE = 0.1;
 
 /**
  * The models' say in the plan, between the rules (makePlan) and the encoder. Each model only
@@ -59,10 +63,13 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
       const speech = speechSegments(probs, VAD_FRAME_SEC, input.info.duration);
       const gate = silenceGate(speech, input.analysis.audio.rms, input.analysis.audio.frameSec, input.info.duration);
       const gated = gate.reduce((s, g) => s + g.end - g.start, 0);
-      plan = { ...plan, audio: { ...plan.audio, gate: gate.length ? gate : undefined } };
+      const speechSec = speech.reduce((s, g) => s + g.end - g.start, 0);
+      // the model, not the energy heuristic, says whether the lesson is speech or music
+      const mode = lessonAudio(input.shots, speechSec);
+      plan = { ...plan, audio: { ...AUDIO_SETTINGS[mode], gate: gate.length ? gate : undefined } };
       notes.vad = {
-        speech_s: round1(speech.reduce((s, g) => s + g.end - g.start, 0)), gated_s: round1(gated),
-        pauses: gate.length, frames: probs.length,
+        speech_s: round1(speechSec), gated_s: round1(gated),
+        pauses: gate.length, frames: probs.length, mode,
       };
     } finally {
       await vad.dispose();
@@ -83,8 +90,12 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
       if (roi) regions.set(s.index, roundRegion(roi));
     }
     plan = { ...plan, shots: plan.shots.map((s) => (regions.has(s.index) ? { ...s, roi: regions.get(s.index) } : s)) };
+    // the rules call anything that moves in one place a talking head; people walking past a
+    // fixed camera do too. Where the model looked and saw no face, the shot is coded as motion.
+    const faceless = found.filter((f) => f.frames >= MIN_FACE_FRAMES && f.withFace < NO_FACE_SHARE * f.frames);
+    for (const f of faceless) plan = reclassShot(plan, f.shot, 'motion', 'the face model found no face');
     timings.face = Math.round(performance.now() - t0 + tapped.ms);
-    notes.face = { shots: found, regions: plan.shots.filter((s) => s.roi).length };
+    notes.face = { shots: found, regions: plan.shots.filter((s) => s.roi).length, reclassed: faceless.map((f) => f.shot) };
     log.info({ face: notes.face, ms: timings.face }, 'face model: teacher regions');
   }
   const low = plan.renditions[0];
@@ -94,7 +105,9 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
     const picked: Array<{ shot: number; cls: string; rule: number; model: number }> = [];
     try {
       const qps: number[] = [];
-      for (const [i, shot] of input.shots.entries()) {
+      for (const [i, given] of input.shots.entries()) {
+        // the class the plan ended with (the face model may have changed it)
+        const shot = { ...given, cls: plan.shots[i]?.cls ?? given.cls };
         const rule = low.shots[i]!;
         const feats = shotFeatures(shot, { width: low.width, height: low.height, fps: rule.fps });
         const qp = await pickQp(rate.session, feats, floorOf(shot.cls, input.floors).floor, { margin: RATE_MARGIN, fallback: rule.qp });

@@ -158,15 +158,43 @@ export function makePlan(info: MediaInfo, shots: Shot[], opts: PlanOptions): Pla
   };
 }
 
-/** Music over more than a quarter of the sound → the whole track is coded as music. */
-export function lessonAudio(shots: Shot[]): 'speech' | 'music' {
-  let speech = 0; let music = 0;
+/**
+ * With the speech model's count (seconds of speech it heard, `speechSec`), the lesson is speech
+ * when speech fills at least SPEECH_SHARE of the time that is not silent: a narration with
+ * music under it is still a narration. The energy heuristic called real recorded voices music
+ * (their level swings less than espeak's), so it only decides when the model did not run:
+ * music over more than a quarter of the sound → the whole track is coded as music.
+ */
+export const SPEECH_SHARE = 0.5;
+export function lessonAudio(shots: Shot[], speechSec?: number): 'speech' | 'music' {
+  let speech = 0; let music = 0; let sounding = 0;
   for (const s of shots) {
     const d = s.end - s.start;
     speech += s.audio.speech * d;
     music += s.audio.music * d;
+    sounding += (1 - s.audio.silence) * d;
   }
+  if (speechSec !== undefined) return speechSec >= SPEECH_SHARE * sounding ? 'speech' : 'music';
   return music > 0.25 * (speech + music) ? 'music' : 'speech';
+}
+
+/** The rules' settings for a shot whose class changed after the plan was made (assist). */
+export function reclassShot(plan: Plan, index: number, cls: ShotClass, why: string): Plan {
+  const i = plan.shots.findIndex((s) => s.index === index);
+  if (i < 0) return plan;
+  return {
+    ...plan,
+    shots: plan.shots.map((s, k) => (k === i ? { ...s, cls, reason: `${REASONS[cls]} (${why})`, roi: undefined } : s)),
+    renditions: plan.renditions.map((r, ri) => ({
+      ...r,
+      shots: r.shots.map((s, k) => {
+        if (k !== i) return s;
+        const base = CLASS_SETTINGS[cls][ri === 0 ? 0 : 1];
+        return { fps: Math.min(base.fps, plan.baseFps), qp: base.qp };
+      }),
+    })),
+    keyframes: keyframeTimes(plan.shots.map((s, k) => (k === i ? { ...s, cls } : s)), plan.segmentSeconds),
+  };
 }
 
 /** Static shots get one keyframe (a long GOP is where the bytes are saved); moving ones one per segment. */

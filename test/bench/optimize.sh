@@ -2,7 +2,8 @@
 # npm run bench:optimize — on generated lectures (shared/eval/make-lecture.sh), encode with
 # Yachay and with the anchor recipes (Kolibri, YouTube-like 360p/144p, expert x264), score every
 # encode with the independent scorer (shared/eval/score.sh) and print one table.
-#   LECTURES="es:1 en:2 es:3"   which lectures (lang:seed)
+#   LECTURES="es:1 en:2 es:3 real:1"   which lectures (lang:seed); real:1 is the held-out lecture
+#                               made only of real media (test/corpus/lecture.sh), scored in English
 #   BENCH_DIR=/tmp/yachay-bench where lectures, encodes and scores go (reused between runs)
 #   ANCHORS=0                   skip re-running the anchor recipes when their scores exist
 #   EVAL_DIR=…/shared/eval      the scorer
@@ -10,16 +11,22 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 EVAL="${EVAL_DIR:-$(cd "$ROOT/.." && pwd)/shared/eval}"
 OUT="${BENCH_DIR:-/tmp/yachay-bench}"
-LECTURES="${LECTURES:-es:1 en:2 es:3}"
+LECTURES="${LECTURES:-es:1 en:2 es:3 real:1}"
 [ -x "$EVAL/score.sh" ] || { echo "bench: scorer not found at $EVAL (set EVAL_DIR)" >&2; exit 2; }
 export BASELINES_PUBLISH=0   # never write into shared/
 mkdir -p "$OUT"
 for spec in $LECTURES; do
   lang=${spec%%:*}; seed=${spec##*:}
   W="$OUT/$lang-$seed"; mkdir -p "$W/enc" "$W/scores"
+  anchor_lang=$lang
+  if [ "$lang" = real ]; then
+    # baselines.sh reuses a lecture it finds in $W/lecture instead of generating one
+    bash "$ROOT/test/corpus/lecture.sh" "$W/lecture"
+    anchor_lang=en
+  fi
   if [ "${ANCHORS:-1}" = 1 ] || [ ! -f "$W/scores/kolibri_lowres.json" ]; then
     echo "== $lang-$seed: anchors" >&2
-    ONLY=kolibri_lowres,yt360,yt144,expert_x264 "$EVAL/baselines.sh" "$lang" "$seed" "$W" >/dev/null
+    ONLY=kolibri_lowres,yt360,yt144,expert_x264 "$EVAL/baselines.sh" "$anchor_lang" "$seed" "$W" >/dev/null
   fi
   echo "== $lang-$seed: yachay" >&2
   t0=$(date +%s.%N)

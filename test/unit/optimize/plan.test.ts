@@ -1,5 +1,5 @@
 import t from 'tap';
-import { keyframeTimes, lessonAudio, makePlan, outputSize, withMoreBits } from '../../../daemon/optimize/plan.js';
+import { CLASS_SETTINGS, keyframeTimes, lessonAudio, makePlan, outputSize, reclassShot, withMoreBits } from '../../../daemon/optimize/plan.js';
 import { selectExpr, simulateSelect, zones } from '../../../daemon/optimize/encode.js';
 import type { Shot, ShotClass } from '../../../daemon/optimize/shots.js';
 import type { MediaInfo } from '../../../daemon/optimize/probe.js';
@@ -115,4 +115,25 @@ t.test('a shot the model pushed too far goes back to the rules; the others step 
   t.equal(back.plan.renditions[0]!.shots[0]!.qp, r0.shots[0]!.qp + 9, 'the slide kept its model quantiser: it met its floor');
   t.equal(back.plan.renditions[0]!.shots[2]!.qp, r0.shots[2]!.qp, 'the head was at the rules already: withMoreBits handles it');
   t.same(back.plan.renditions[1], rules.renditions[1], 'other renditions untouched');
+});
+
+t.test('the speech model decides the audio mode when it ran', async (t) => {
+  // a real radio voice: its level swings less than espeak's, so the heuristic heard 40% music
+  const voice = [shot(0, 0, 30, 'slide', 0.6, 0.4)];
+  t.equal(lessonAudio(voice), 'music', 'the heuristic alone');
+  t.equal(lessonAudio(voice, 28.1), 'speech', 'Silero VAD heard 28.1 s of speech in 30 s');
+  t.equal(lessonAudio(voice, 6), 'music', 'speech in a fifth of the sound: music with a few words');
+  // silence does not count against speech: 20 s of sound, 12 s of it speech
+  const quiet = [{ ...shot(0, 0, 40, 'slide', 0.2, 0.3), audio: { speech: 0.2, music: 0.3, silence: 0.5, kind: 'music' as const } }];
+  t.equal(lessonAudio(quiet, 12), 'speech');
+  t.equal(lessonAudio(quiet, 8), 'music');
+});
+
+t.test('a re-classed shot takes its new class\'s settings in every rendition', async (t) => {
+  const plan = makePlan(info, [shot(0, 0, 12, 'slide'), shot(1, 12, 30, 'talking_head')], { segmentSeconds: 6 });
+  const re = reclassShot(plan, 1, 'motion', 'no face');
+  t.equal(re.shots[1]!.cls, 'motion');
+  t.match(re.shots[1]!.reason, /no face/);
+  t.same(re.renditions.map((r) => r.shots[1]), [CLASS_SETTINGS.motion[0], CLASS_SETTINGS.motion[1]]);
+  t.same(re.renditions.map((r) => r.shots[0]), plan.renditions.map((r) => r.shots[0]), 'the other shots untouched');
 });

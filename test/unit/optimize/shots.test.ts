@@ -1,5 +1,5 @@
 import t from 'tap';
-import { audioStats, classify, detectCuts, findShots, speechIntervals } from '../../../daemon/optimize/shots.js';
+import { audioStats, classify, detectCuts, findShots, mergeMoving, speechIntervals, videoStats } from '../../../daemon/optimize/shots.js';
 import type { AudioFeatures, VideoFeatures } from '../../../daemon/optimize/analyse.js';
 
 /** Feature series shaped like the analyser's output at 5 fps. */
@@ -68,4 +68,39 @@ t.test('no video: one shot covering the whole recording', async (t) => {
   t.equal(shots.length, 1);
   t.equal(shots[0]!.end, 4);
   t.equal(shots[0]!.audio.kind, 'speech');
+});
+
+// Rules from real footage (test/corpus): the figures are the shot statistics measured on it.
+t.test('real footage: a film shot is motion, a pointer over a page is a still', async (t) => {
+  const base = { diffP90: 0, si: 100, edges: 0.2, edgeGrowth: 0 };
+  t.equal(classify({ ...base, diff: 5.25, ti: 13.97 }), 'motion', 'Megamind close-up, camera and characters moving');
+  t.equal(classify({ ...base, diff: 0.07, ti: 3.1 }), 'slide', 'manual page with a wandering mouse pointer');
+  t.equal(classify({ ...base, diff: 0.19, ti: 1.47 }), 'talking_head', 'the generated presenter: small, but not pointer-small');
+  t.equal(classify({ ...base, diff: 2.28, ti: 14.65 }), 'motion', 'pedestrians past a fixed camera');
+});
+
+t.test('real footage: brightness flicker on a filmed projection is not motion', async (t) => {
+  // every frame brighter or darker by 1.6 levels (auto-exposure hunting) plus a little noise
+  const n = 50;
+  const luma = Float32Array.from({ length: n }, (_, i) => 120 + (i % 2) * 1.6);
+  const diff = Float32Array.from({ length: n }, (_, i) => (i === 0 ? 0 : 1.7));
+  const ti = new Float32Array(n).fill(1.1);
+  const flat = new Float32Array(n).fill(0.2);
+  const flicker: VideoFeatures = { fps: 5, diff, ti, si: flat, edges: flat, luma, lumaStd: flat };
+  t.equal(classify(videoStats(flicker, 0, n)), 'slide');
+  // the same change with the mean brightness held: something moves in the picture
+  const steady: VideoFeatures = { ...flicker, luma: new Float32Array(n).fill(120) };
+  t.equal(classify(videoStats(steady, 0, n)), 'talking_head');
+});
+
+t.test('a strong cut between two moving shots is kept, a zoom\'s jump is not', async (t) => {
+  // film: scenes with median diff 6 and scene cuts 7x that
+  const film = video([{ sec: 6, diff: 6, ti: 18 }, { sec: 6, diff: 6, ti: 18, jump: 45 }, { sec: 6, diff: 7, ti: 20, jump: 50 }]);
+  t.same(detectCuts(film), [0, 30, 60]);
+  t.same(mergeMoving(film, detectCuts(film)), [0, 30, 60]);
+  t.same(findShots({ video: film }, 18).map((s) => s.cls), ['motion', 'motion', 'motion']);
+  // fractal zoom: median 13, one jump 3.5x the median: a cut to detectCuts, not a strong one
+  const zoom = video([{ sec: 6, diff: 13, ti: 29 }, { sec: 6, diff: 13, ti: 29, jump: 45 }]);
+  t.same(detectCuts(zoom), [0, 30]);
+  t.same(mergeMoving(zoom, detectCuts(zoom)), [0]);
 });
