@@ -7,8 +7,9 @@ import type { ShotClass } from './shots.js';
 import { grabFrame, ocrFrame, wordCount, wordAccuracy } from '../quality/ocr.js';
 import { roiPixels } from '../models/roi.js';
 import { ssimWindow } from '../quality/ssim.js';
-import { decodePcm } from '../quality/audio.js';
-import { STOI_FS, alignOffset, stoiOverIntervals } from '../quality/stoi.js';
+import { decodePcmToFile } from '../quality/audio.js';
+import { STOI_FS } from '../quality/stoi.js';
+import { stoiInWorker } from '../quality/stoi-worker.js';
 import { heldFloor, pictureCeiling, textCeiling } from './ceiling.js';
 
 /**
@@ -177,14 +178,19 @@ async function checkPictures(plan: Plan, source: string, candidate: string, work
 
 /** Speech: the Opus track (the lowest rendition's audio) over the speech the analysis found. */
 async function checkSpeech(source: string, pkgDir: string, opts: VerifyOptions): Promise<Check> {
-  const [src, out] = await Promise.all([
-    decodePcm(source, { sampleRate: STOI_FS, signal: opts.signal }),
-    decodePcm(join(pkgDir, 'a-opus', 'index.m3u8'), { sampleRate: STOI_FS, signal: opts.signal }),
-  ]);
-  const lag = alignOffset(src, out, STOI_FS, 0.5);
-  const aligned = lag >= 0 ? out.subarray(lag) : concatSilence(-lag, out);
-  const value = stoiOverIntervals(src, aligned, STOI_FS, opts.speech);
-  return { kind: 'stoi', at: 0, value, floor: opts.floors.stoi, ok: value >= opts.floors.stoi, weight: 1, detail: `lag ${lag} samples at ${STOI_FS} Hz` };
+  // both tracks go to files and a worker scores them window by window: a whole lesson's
+  // samples never sit in this process, and the event loop keeps serving while it works
+  const dir = await mkdtemp(join(tmpdir(), 'yachay-stoi-'));
+  try {
+    const [src, out] = await Promise.all([
+      decodePcmToFile(source, join(dir, 'source.pcm'), { sampleRate: STOI_FS, signal: opts.signal }),
+      decodePcmToFile(join(pkgDir, 'a-opus', 'index.m3u8'), join(dir, 'opus.pcm'), { sampleRate: STOI_FS, signal: opts.signal }),
+    ]);
+    const { value, lag } = await stoiInWorker({ clean: src, degraded: out, intervals: opts.speech, maxLagSec: 0.5 }, opts.signal);
+    return { kind: 'stoi', at: 0, value, floor: opts.floors.stoi, ok: value >= opts.floors.stoi, weight: 1, detail: `lag ${lag} samples at ${STOI_FS} Hz` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function verify(plan: Plan, source: string, pkgDir: string, opts: VerifyOptions): Promise<VerifyReport> {

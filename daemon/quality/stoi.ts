@@ -175,23 +175,33 @@ function frameStarts(len: number): number {
   return len > FRAME ? Math.floor((len - FRAME - 1) / HOP) + 1 : 0;
 }
 
+/** Level (dB) of the loudest windowed frame of x: the reference the silence threshold hangs from. */
+function loudestFrame(x: Float64Array): number {
+  const count = frameStarts(x.length);
+  let max = -Infinity;
+  for (let f = 0; f < count; f++) {
+    let s = 0;
+    for (let i = 0; i < FRAME; i++) { const v = WINDOW[i]! * x[f * HOP + i]!; s += v * v; }
+    const e = 20 * Math.log10(Math.sqrt(s) + EPS);
+    if (e > max) max = e;
+  }
+  return max;
+}
+
 /**
  * Drop frames more than 40 dB below the loudest frame of the clean signal (pauses carry no
  * intelligibility and would dominate the average), then overlap-add the kept windowed frames
  * of both signals back together.
  */
 function removeSilentFrames(x: Float64Array, y: Float64Array): [Float64Array, Float64Array] {
+  const max = loudestFrame(x);
   const count = frameStarts(x.length);
-  const energy = new Float64Array(count);
-  let max = -Infinity;
+  const kept: number[] = [];
   for (let f = 0; f < count; f++) {
     let s = 0;
     for (let i = 0; i < FRAME; i++) { const v = WINDOW[i]! * x[f * HOP + i]!; s += v * v; }
-    energy[f] = 20 * Math.log10(Math.sqrt(s) + EPS);
-    if (energy[f]! > max) max = energy[f]!;
+    if (20 * Math.log10(Math.sqrt(s) + EPS) > max - DYN_RANGE) kept.push(f);
   }
-  const kept: number[] = [];
-  for (let f = 0; f < count; f++) if (energy[f]! > max - DYN_RANGE) kept.push(f);
   const outLen = kept.length ? (kept.length - 1) * HOP + FRAME : 0;
   const xs = new Float64Array(outLen);
   const ys = new Float64Array(outLen);
@@ -222,10 +232,29 @@ const BAND_BINS: Array<[number, number]> = (() => {
 })();
 
 /**
- * Band envelopes of both signals, band-major (`env[j * frames + m]` = norm of band j in
- * frame m). Both are real, so one complex FFT of x + i·y yields the two spectra at once
- * (X[k] = (Z[k] + conj Z[N-k]) / 2, Y[k] = (Z[k] - conj Z[N-k]) / 2i): half the work.
+ * The 15 band norms of one windowed frame of each signal (`re` = x, `im` = y on entry, both
+ * NFFT long and zero-padded; overwritten). Both are real, so one complex FFT of x + i·y
+ * yields the two spectra at once (X[k] = (Z[k] + conj Z[N-k]) / 2, Y[k] = (Z[k] - conj Z[N-k]) / 2i):
+ * half the work. Band j lands at `ex[j * stride + at]`.
  */
+function frameBands(re: Float64Array, im: Float64Array, ex: Float64Array, ey: Float64Array, at: number, stride: number): void {
+  fft(re, im);
+  for (let j = 0; j < BANDS; j++) {
+    const [lo, hi] = BAND_BINS[j]!;
+    let sx = 0;
+    let sy = 0;
+    for (let k = lo; k < hi; k++) {
+      const ar = re[k]!; const ai = im[k]!;
+      const br = re[(NFFT - k) % NFFT]!; const bi = im[(NFFT - k) % NFFT]!;
+      sx += (ar + br) ** 2 + (ai - bi) ** 2;
+      sy += (ar - br) ** 2 + (ai + bi) ** 2;
+    }
+    ex[j * stride + at] = Math.sqrt(sx / 4);
+    ey[j * stride + at] = Math.sqrt(sy / 4);
+  }
+}
+
+/** Band envelopes of both signals, band-major (`env[j * frames + m]` = norm of band j in frame m). */
 function bandEnvelopes(x: Float64Array, y: Float64Array): { ex: Float64Array; ey: Float64Array; frames: number } {
   const frames = frameStarts(x.length);
   const ex = new Float64Array(BANDS * frames);
@@ -235,64 +264,72 @@ function bandEnvelopes(x: Float64Array, y: Float64Array): { ex: Float64Array; ey
   for (let m = 0; m < frames; m++) {
     re.fill(0); im.fill(0);
     for (let i = 0; i < FRAME; i++) { re[i] = WINDOW[i]! * x[m * HOP + i]!; im[i] = WINDOW[i]! * y[m * HOP + i]!; }
-    fft(re, im);
-    for (let j = 0; j < BANDS; j++) {
-      const [lo, hi] = BAND_BINS[j]!;
-      let sx = 0;
-      let sy = 0;
-      for (let k = lo; k < hi; k++) {
-        const ar = re[k]!; const ai = im[k]!;
-        const br = re[(NFFT - k) % NFFT]!; const bi = im[(NFFT - k) % NFFT]!;
-        sx += (ar + br) ** 2 + (ai - bi) ** 2;
-        sy += (ar - br) ** 2 + (ai + bi) ** 2;
-      }
-      ex[j * frames + m] = Math.sqrt(sx / 4);
-      ey[j * frames + m] = Math.sqrt(sy / 4);
-    }
+    frameBands(re, im, ex, ey, m, frames);
   }
   return { ex, ey, frames };
 }
 
-/** STOI in [-1, 1] (≈1 = as intelligible as the clean signal). Signals are cut to equal length. */
-export function stoi(clean: Float32Array, degraded: Float32Array, fs: number): number {
-  const len = Math.min(clean.length, degraded.length);
-  // (the typed-array constructor copies natively; Float64Array.from would iterate)
-  const toFs = (s: Float32Array): Float64Array =>
-    new Float64Array(fs === STOI_FS ? s.subarray(0, len) : resample(s.subarray(0, len), fs, STOI_FS));
-  const [xs, ys] = removeSilentFrames(toFs(clean), toFs(degraded));
-  const { ex: X, ey: Y, frames: M } = bandEnvelopes(xs, ys);
-  if (M < SEG) {
-    throw new RangeError(`STOI needs at least ${SEG} speech frames (~0.4 s of speech), got ${M}`);
+/**
+ * The correlation of one unit: SEG envelope values of one band, clean `xb` and degraded `yb`
+ * from `s0`. The degraded band is normalised to the clean energy, then clipped so one badly
+ * distorted unit cannot dominate (the SDR floor beta). `yc` is scratch of SEG values.
+ */
+function unitCorrelation(xb: Float64Array, yb: Float64Array, s0: number, yc: Float64Array): number {
+  let ex = 0; let ey = 0;
+  for (let i = 0; i < SEG; i++) { ex += xb[s0 + i]! ** 2; ey += yb[s0 + i]! ** 2; }
+  const alpha = Math.sqrt(ex / (ey + EPS));
+  let mx = 0; let my = 0;
+  for (let i = 0; i < SEG; i++) {
+    const xv = xb[s0 + i]!;
+    const v = Math.min(alpha * yb[s0 + i]!, CLIP * xv);
+    yc[i] = v; mx += xv; my += v;
   }
+  mx /= SEG; my /= SEG;
+  let sxy = 0; let sxx = 0; let syy = 0;
+  for (let i = 0; i < SEG; i++) {
+    const a = xb[s0 + i]! - mx;
+    const b = yc[i]! - my;
+    sxy += a * b; sxx += a * a; syy += b * b;
+  }
+  return sxy / (Math.sqrt(sxx) * Math.sqrt(syy) + EPS);
+}
+
+/**
+ * The sum of the per-unit correlations and how many units (band x 384 ms segment) they are:
+ * the score is total / units.
+ */
+export interface StoiSums { total: number; units: number }
+
+function toStoiRate(s: Float32Array, fs: number): Float64Array {
+  // (the typed-array constructor copies natively; Float64Array.from would iterate)
+  return new Float64Array(fs === STOI_FS ? s : resample(s, fs, STOI_FS));
+}
+
+/** units of clean/degraded at STOI_FS, equal length; a stretch shorter than one segment has none */
+function stoiSums(x: Float64Array, y: Float64Array): StoiSums {
+  const [xs, ys] = removeSilentFrames(x, y);
+  const { ex: X, ey: Y, frames: M } = bandEnvelopes(xs, ys);
+  if (M < SEG) return { total: 0, units: 0 };
   let total = 0;
   const yc = new Float64Array(SEG);
   for (let j = 0; j < BANDS; j++) {
     const xb = X.subarray(j * M, (j + 1) * M);
     const yb = Y.subarray(j * M, (j + 1) * M);
-    for (let m = SEG - 1; m < M; m++) {
-      const s0 = m - SEG + 1;
-      let ex = 0; let ey = 0;
-      for (let i = 0; i < SEG; i++) { ex += xb[s0 + i]! ** 2; ey += yb[s0 + i]! ** 2; }
-      // normalise the degraded band to the clean energy, then clip so one badly distorted
-      // unit cannot dominate (the SDR floor beta)
-      const alpha = Math.sqrt(ex / (ey + EPS));
-      let mx = 0; let my = 0;
-      for (let i = 0; i < SEG; i++) {
-        const xv = xb[s0 + i]!;
-        const v = Math.min(alpha * yb[s0 + i]!, CLIP * xv);
-        yc[i] = v; mx += xv; my += v;
-      }
-      mx /= SEG; my /= SEG;
-      let sxy = 0; let sxx = 0; let syy = 0;
-      for (let i = 0; i < SEG; i++) {
-        const a = xb[s0 + i]! - mx;
-        const b = yc[i]! - my;
-        sxy += a * b; sxx += a * a; syy += b * b;
-      }
-      total += sxy / (Math.sqrt(sxx) * Math.sqrt(syy) + EPS);
-    }
+    for (let m = SEG - 1; m < M; m++) total += unitCorrelation(xb, yb, m - SEG + 1, yc);
   }
-  return total / (BANDS * (M - SEG + 1));
+  return { total, units: BANDS * (M - SEG + 1) };
+}
+
+function tooShort(): RangeError {
+  return new RangeError(`STOI needs at least ${SEG} speech frames (~0.4 s of speech)`);
+}
+
+/** STOI in [-1, 1] (≈1 = as intelligible as the clean signal). Signals are cut to equal length. */
+export function stoi(clean: Float32Array, degraded: Float32Array, fs: number): number {
+  const len = Math.min(clean.length, degraded.length);
+  const r = stoiSums(toStoiRate(clean.subarray(0, len), fs), toStoiRate(degraded.subarray(0, len), fs));
+  if (r.units === 0) throw tooShort();
+  return r.total / r.units;
 }
 
 export interface Interval { start: number; end: number }
@@ -391,4 +428,179 @@ export function alignOffset(clean: Float32Array, degraded: Float32Array, fs: num
     if (s > best) { best = s; lag = l; }
   }
   return lag;
+}
+
+// ---------------------------------------------------------------- a whole lesson, window by window
+
+/** Audio read on demand: [start, start+count) with zeros outside the recording. */
+export interface PcmReader {
+  readonly length: number;
+  read(start: number, count: number): Float32Array;
+}
+
+export function arrayReader(x: Float32Array): PcmReader {
+  return {
+    length: x.length,
+    read(start, count) {
+      if (start >= 0 && start + count <= x.length) return x.subarray(start, start + count);
+      const out = new Float32Array(Math.max(0, count));
+      const a = Math.max(0, start);
+      const b = Math.min(x.length, start + count);
+      if (b > a) out.set(x.subarray(a, b), a - start);
+      return out;
+    },
+  };
+}
+
+export interface LessonStoiOptions {
+  /** speech to measure, seconds */
+  intervals: Interval[];
+  /** the lag search range of alignOffset */
+  maxLagSec: number;
+  /** seconds of speech per window: what either signal holds in memory at once */
+  windowSec?: number;
+  /** seconds of audio the lag is measured on, from just before the first speech */
+  alignSec?: number;
+}
+
+export interface LessonStoi { value: number; lag: number; windows: number }
+
+/**
+ * Sample ranges of the speech intervals in groups of at most `max` samples: the windows.
+ * An interval longer than what is left of a window is split across two.
+ */
+export function speechWindows(intervals: Interval[], fs: number, length: number, max: number): Array<Array<[number, number]>> {
+  const windows: Array<Array<[number, number]>> = [];
+  let cur: Array<[number, number]> = [];
+  let room = max;
+  for (const iv of intervals) {
+    let a = Math.max(0, Math.round(iv.start * fs));
+    const b = Math.min(length, Math.round(iv.end * fs));
+    while (b > a) {
+      const take = Math.min(b - a, room);
+      cur.push([a, a + take]);
+      a += take; room -= take;
+      if (room === 0) { windows.push(cur); cur = []; room = max; }
+    }
+  }
+  if (cur.length) windows.push(cur);
+  return windows;
+}
+
+function gather(r: PcmReader, ranges: Array<[number, number]>, shift: number): Float32Array {
+  const out = new Float32Array(ranges.reduce((n, [a, b]) => n + b - a, 0));
+  let o = 0;
+  for (const [a, b] of ranges) { out.set(r.read(a + shift, b - a), o); o += b - a; }
+  return out;
+}
+
+/**
+ * Cuts a signal pair that arrives in pieces into the frames the whole would have: one every
+ * HOP samples, each followed by at least one more sample (as frameStarts counts them).
+ */
+class Framer {
+  private px = new Float64Array(0);
+  private py = new Float64Array(0);
+  constructor(private readonly onFrame: (x: Float64Array, y: Float64Array, at: number) => void) {}
+  push(x: Float64Array, y: Float64Array): void {
+    const bx = new Float64Array(this.px.length + x.length); bx.set(this.px); bx.set(x, this.px.length);
+    const by = new Float64Array(this.py.length + y.length); by.set(this.py); by.set(y, this.py.length);
+    let at = 0;
+    for (; at + FRAME < bx.length; at += HOP) this.onFrame(bx, by, at);
+    this.px = bx.slice(at); this.py = by.slice(at);
+  }
+}
+
+function frameLevel(x: Float64Array, at: number): number {
+  let s = 0;
+  for (let i = 0; i < FRAME; i++) { const v = WINDOW[i]! * x[at + i]!; s += v * v; }
+  return 20 * Math.log10(Math.sqrt(s) + EPS);
+}
+
+/**
+ * stoiSums computed frame by frame as the signal streams past, holding only the last three
+ * kept frames and the last SEG band envelopes: the overlap-added frame m of the whole
+ * computation is rebuilt from kept frames m-1, m and m+1, and each unit is scored as soon as
+ * its last envelope frame exists. Same sums as the whole (up to the order of additions).
+ */
+class StoiStream {
+  total = 0;
+  units = 0;
+  private readonly keptX = [new Float64Array(FRAME), new Float64Array(FRAME), new Float64Array(FRAME)];
+  private readonly keptY = [new Float64Array(FRAME), new Float64Array(FRAME), new Float64Array(FRAME)];
+  private kept = 0;
+  private readonly envX = new Float64Array(BANDS * SEG); // ring of SEG frames per band
+  private readonly envY = new Float64Array(BANDS * SEG);
+  private env = 0;
+  private readonly re = new Float64Array(NFFT);
+  private readonly im = new Float64Array(NFFT);
+  private readonly xb = new Float64Array(SEG);
+  private readonly yb = new Float64Array(SEG);
+  private readonly yc = new Float64Array(SEG);
+
+  /** `floor`: frames at or below this level (dB) are silence */
+  constructor(private readonly floor: number) {}
+
+  frame(x: Float64Array, y: Float64Array, at: number): void {
+    if (!(frameLevel(x, at) > this.floor)) return;
+    const slot = this.kept % 3;
+    const kx = this.keptX[slot]!; const ky = this.keptY[slot]!;
+    for (let i = 0; i < FRAME; i++) { kx[i] = WINDOW[i]! * x[at + i]!; ky[i] = WINDOW[i]! * y[at + i]!; }
+    this.kept++;
+    if (this.kept >= 2) this.envelope(this.kept - 2);
+  }
+
+  private envelope(m: number): void {
+    const cx = this.keptX[m % 3]!; const cy = this.keptY[m % 3]!;
+    const nx = this.keptX[(m + 1) % 3]!; const ny = this.keptY[(m + 1) % 3]!;
+    const px = m > 0 ? this.keptX[(m + 2) % 3]! : undefined; const py = this.keptY[(m + 2) % 3]!;
+    const { re, im } = this;
+    re.fill(0); im.fill(0);
+    for (let i = 0; i < HOP; i++) {
+      const ox = px ? px[HOP + i]! + cx[i]! : cx[i]!;
+      const oy = px ? py[HOP + i]! + cy[i]! : cy[i]!;
+      re[i] = WINDOW[i]! * ox; im[i] = WINDOW[i]! * oy;
+    }
+    for (let i = HOP; i < FRAME; i++) {
+      re[i] = WINDOW[i]! * (cx[i]! + nx[i - HOP]!); im[i] = WINDOW[i]! * (cy[i]! + ny[i - HOP]!);
+    }
+    frameBands(re, im, this.envX, this.envY, m % SEG, SEG);
+    this.env = m + 1;
+    if (this.env < SEG) return;
+    for (let j = 0; j < BANDS; j++) {
+      for (let i = 0; i < SEG; i++) {
+        const k = j * SEG + ((m - SEG + 1 + i) % SEG);
+        this.xb[i] = this.envX[k]!; this.yb[i] = this.envY[k]!;
+      }
+      this.total += unitCorrelation(this.xb, this.yb, 0, this.yc);
+      this.units++;
+    }
+  }
+}
+
+/**
+ * stoiOverIntervals for a lesson of any length without either signal whole in memory: the
+ * lag is measured once on an early stretch (alignSec from just before the first speech), then
+ * the speech streams through in windows of windowSec, twice: a first pass finds the loudest
+ * clean frame (the 40 dB silence rule hangs from it), the second scores the units as they
+ * complete (StoiStream). At STOI_FS this is the whole computation; other rates are resampled
+ * per window, which only touches a few samples at each window's edges.
+ */
+export function stoiOfLesson(clean: PcmReader, degraded: PcmReader, fs: number, opts: LessonStoiOptions): LessonStoi {
+  const first = opts.intervals.find((iv) => iv.end > iv.start);
+  if (!first) throw tooShort();
+  const alignFrom = Math.max(0, Math.round((first.start - 1) * fs));
+  const alignLen = Math.min(clean.length - alignFrom, Math.round((opts.alignSec ?? 60) * fs));
+  const lag = alignLen > 0
+    ? alignOffset(clean.read(alignFrom, alignLen), degraded.read(alignFrom, alignLen), fs, opts.maxLagSec)
+    : 0;
+  const windows = speechWindows(opts.intervals, fs, clean.length, Math.round((opts.windowSec ?? 60) * fs));
+  let loudest = -Infinity;
+  const levels = new Framer((x, _y, at) => { loudest = Math.max(loudest, frameLevel(x, at)); });
+  for (const w of windows) { const x = toStoiRate(gather(clean, w, 0), fs); levels.push(x, x); }
+  const stream = new StoiStream(loudest - DYN_RANGE);
+  const frames = new Framer((x, y, at) => stream.frame(x, y, at));
+  for (const w of windows) frames.push(toStoiRate(gather(clean, w, 0), fs), toStoiRate(gather(degraded, w, lag), fs));
+  if (stream.units === 0) throw tooShort();
+  return { value: stream.total / stream.units, lag, windows: windows.length };
 }

@@ -1,10 +1,12 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { decodePcm } from '../../daemon/quality/audio.js';
+import { decodePcm, decodePcmToFile } from '../../daemon/quality/audio.js';
+import { isYachayError } from '../../daemon/errors.js';
+import { stoiInWorker } from '../../daemon/quality/stoi-worker.js';
 import { grabFrame, ocrFrame, ocrRatio, wordAccuracy } from '../../daemon/quality/ocr.js';
 import { ssimWindow } from '../../daemon/quality/ssim.js';
-import { alignOffset, stoi, stoiOverIntervals } from '../../daemon/quality/stoi.js';
+import { STOI_FS, alignOffset, stoi, stoiOverIntervals } from '../../daemon/quality/stoi.js';
 
 // The quality module against real tools: espeak-ng speech through Opus, ffmpeg-drawn slides
 // through tesseract, and lavfi video through ffmpeg's ssim, each with a good and a bad copy.
@@ -56,6 +58,46 @@ t.test('speech: decode from wav, webm and HLS, STOI through Opus', async (t) => 
 
   const partHls = await decodePcm(hls, { sampleRate: RATE, start: 3, duration: 1 });
   t.ok(Math.abs(partHls.length - RATE) <= 2, `HLS window: ${partHls.length} samples`);
+});
+
+// verify's speech check: both tracks decoded to 16-bit files, scored in a worker thread window
+// by window; it must give what the whole-signal computation gives on the same clips
+t.test('speech: STOI in the worker from files matches the whole-signal STOI', async (t) => {
+  const dir = t.testdir();
+  const wav = join(dir, 'speech.wav');
+  tool('espeak-ng', ['-v', 'es-419', '-s', '160', '-w', wav,
+    'Hoy vamos a estudiar la fotosíntesis. Las plantas usan la luz del sol para producir azúcar. '
+    + 'El oxígeno que respiramos sale de las hojas.']);
+  const hls = join(dir, 'hls', 'index.m3u8');
+  tool('mkdir', ['-p', join(dir, 'hls')]);
+  tool('ffmpeg', ['-i', wav, '-c:a', 'libopus', '-b:a', '12k', '-f', 'hls', '-hls_time', '2',
+    '-hls_segment_type', 'fmp4', '-hls_playlist_type', 'vod', hls]);
+  const opus4 = join(dir, 'o4.webm');
+  tool('ffmpeg', ['-i', wav, '-ar', '8000', '-c:a', 'libopus', '-b:a', '4k', opus4]);
+
+  const clean = await decodePcm(wav, { sampleRate: STOI_FS });
+  const secs = clean.length / STOI_FS;
+  const speech = [{ start: 0.3, end: secs / 2 }, { start: secs / 2 + 0.2, end: secs - 0.3 }];
+  const src = await decodePcmToFile(wav, join(dir, 'src.pcm'), { sampleRate: STOI_FS });
+  t.equal(src.samples, clean.length, 'the file holds every sample');
+  for (const path of [hls, opus4]) {
+    const deg = await decodePcm(path, { sampleRate: STOI_FS });
+    const lag = alignOffset(clean, deg, STOI_FS, 0.5);
+    const whole = stoiOverIntervals(clean, deg, STOI_FS, speech, lag);
+    const out = await decodePcmToFile(path, join(dir, 'out.pcm'), { sampleRate: STOI_FS });
+    const r = await stoiInWorker({ clean: src, degraded: out, intervals: speech, maxLagSec: 0.5, windowSec: 2 });
+    t.equal(r.lag, lag, `same lag (${lag})`);
+    t.ok(Math.abs(r.value - whole) < 0.005, `${path.slice(dir.length + 1)}: worker ${r.value.toFixed(4)}, whole ${whole.toFixed(4)}`);
+    t.ok(r.windows > 1, `${r.windows} windows`);
+  }
+
+  const ac = new AbortController();
+  const running = stoiInWorker({ clean: src, degraded: src, intervals: speech, maxLagSec: 0.5 }, ac.signal);
+  ac.abort();
+  const stopped = await running.then(() => undefined, (e: unknown) => e);
+  t.ok(isYachayError(stopped, 'YCH_ERR_ABORTED'), 'an abort stops the worker');
+  await t.rejects(stoiInWorker({ clean: src, degraded: src, intervals: [{ start: 1, end: 1.1 }], maxLagSec: 0.5 }), RangeError,
+    'too little speech is the same RangeError as on the main thread');
 });
 
 t.test('OCR reads a slide and loses it when downscaled', async (t) => {
