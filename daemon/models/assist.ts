@@ -54,7 +54,7 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
   const notes: Record<string, unknown> = {};
   const manifest = loadManifest();
 
-  const pcm = input.analysis.audio?.pcm;
+  const pcm = input.analysis.audio?.pcmFile;
   if (models.vad && plan.audio && pcm && input.analysis.audio) {
     const t0 = performance.now();
     const vad = await loadVad(manifest);

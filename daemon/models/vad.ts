@@ -1,4 +1,5 @@
 import { YachayError } from '../errors.js';
+import { openPcmFile, type PcmFile } from '../quality/audio.js';
 import type { Interval } from '../quality/stoi.js';
 import { loadManifest, openModel, type Manifest } from './manifest.js';
 import { runRecurrent, type InferenceSession, type Tensor } from './runtime.js';
@@ -18,8 +19,8 @@ export const VAD_FRAME_SEC = VAD_HOP / VAD_RATE;
 
 export interface Vad {
   session: InferenceSession;
-  /** one probability per 32 ms frame */
-  probabilities(pcm: Float32Array, signal?: AbortSignal): Promise<Float32Array>;
+  /** one probability per 32 ms frame, of 16 kHz samples in memory or in a file */
+  probabilities(pcm: Float32Array | PcmFile, signal?: AbortSignal): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
@@ -52,7 +53,46 @@ export const WARM_UP_FRAMES = 32;
  * but the first starts WARM_UP_FRAMES early, on the previous lane's audio, and those warm-up
  * answers are dropped. The first lane is exactly what one lane over the whole audio gives.
  */
-export async function speechProbabilities(session: InferenceSession, pcm: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+export async function speechProbabilities(session: InferenceSession, pcm: Float32Array | PcmFile, signal?: AbortSignal): Promise<Float32Array> {
+  const source = await samplesOf(pcm);
+  try {
+    return await lanes(session, source, signal);
+  } finally {
+    await source.close();
+  }
+}
+
+/** [start, start+count) with zeros outside the recording, as if it were padded with silence */
+interface Samples {
+  length: number;
+  read(start: number, count: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+async function samplesOf(pcm: Float32Array | PcmFile): Promise<Samples> {
+  if (!(pcm instanceof Float32Array)) {
+    if (pcm.rate !== VAD_RATE) throw new YachayError('YCH_ERR_USAGE', `speech detection needs ${VAD_RATE} Hz audio, got ${pcm.rate} Hz (${pcm.path})`);
+    const file = await openPcmFile(pcm);
+    return { length: pcm.samples, read: file.read, close: file.close };
+  }
+  return {
+    length: pcm.length,
+    read: async (start, count) => {
+      const out = new Float32Array(count);
+      const a = Math.max(0, start);
+      const b = Math.min(pcm.length, start + count);
+      if (b > a) out.set(pcm.subarray(a, b), a - start);
+      return out;
+    },
+    close: async () => undefined,
+  };
+}
+
+/**
+ * The lanes themselves. Each message's steps read one stretch per lane (STEPS_PER_CALL hops
+ * plus the context before them), so a lecture on disk is read once, a few MB at a time.
+ */
+async function lanes(session: InferenceSession, pcm: Samples, signal?: AbortSignal): Promise<Float32Array> {
   const frames = Math.ceil(pcm.length / VAD_HOP);
   const out = new Float32Array(frames);
   if (frames === 0) return out;
@@ -70,14 +110,11 @@ export async function speechProbabilities(session: InferenceSession, pcm: Float3
     if (signal?.aborted) throw new YachayError('YCH_ERR_ABORTED', 'speech detection stopped');
     const steps = Math.min(STEPS_PER_CALL, total - first);
     const windows = new Float32Array(steps * lanes * width);
-    for (let i = 0; i < steps; i++) {
-      for (let l = 0; l < lanes; l++) {
-        const f = start(l) + first + i;
-        const from = f * VAD_HOP - VAD_CONTEXT;
-        // zeros before the start and after the end, as if the recording were padded with silence
-        const a = Math.max(0, from);
-        const b = Math.min(pcm.length, f * VAD_HOP + VAD_HOP);
-        if (b > a) windows.set(pcm.subarray(a, b), (i * lanes + l) * width + (a - from));
+    for (let l = 0; l < lanes; l++) {
+      const from = (start(l) + first) * VAD_HOP - VAD_CONTEXT;
+      const stretch = await pcm.read(from, steps * VAD_HOP + VAD_CONTEXT);
+      for (let i = 0; i < steps; i++) {
+        windows.set(stretch.subarray(i * VAD_HOP, i * VAD_HOP + width), (i * lanes + l) * width);
       }
     }
     const res = await runRecurrent(session, {

