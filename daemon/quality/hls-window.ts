@@ -1,8 +1,7 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { YachayError } from '../errors.js';
 
 /**
@@ -65,12 +64,15 @@ export async function hlsWindow(playlist: string, from: number, to: number): Pro
   const path = join(dir, 'window.mp4');
   const dispose = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    const out = createWriteStream(path);
-    const base = dirname(playlist);
-    for (const file of [pl.init, ...segs.slice(first, last + 1).map((s) => s.file)]) {
-      await pipeline(createReadStream(join(base, file)), out, { end: false });
+    const out = await open(path, 'w');
+    try {
+      const base = dirname(playlist);
+      for (const file of [pl.init, ...segs.slice(first, last + 1).map((s) => s.file)]) {
+        for await (const chunk of createReadStream(join(base, file))) await out.write(chunk as Buffer);
+      }
+    } finally {
+      await out.close();
     }
-    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   } catch (err) {
     await dispose();
     throw new YachayError('YCH_ERR_IO', `reading ${playlist} for a quality check failed: ${(err as Error).message}`, { cause: err });
