@@ -109,18 +109,22 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
   const rulePlan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
   let plan = rulePlan;
   let modelNotes: Record<string, unknown> | undefined;
-  if (cfg.models.vad || cfg.models.face || cfg.models.rate) {
-    // loaded on first use: a rules-only run never touches the inference runtimes
-    const { assistPlan } = await import('../models/assist.js');
-    const assisted = await timed('models', 0.05, () => assistPlan({
-      info, analysis: an, shots, plan, models: cfg.models, floors: cfg.floors, dataDir: deps.dataDir, log, signal, faces: faceFrames,
-    }));
-    plan = assisted.plan;
-    modelNotes = assisted.notes;
-    for (const [k, v] of Object.entries(assisted.timings)) timings[`model:${k}`] = v;
+  try {
+    if (cfg.models.vad || cfg.models.face || cfg.models.rate) {
+      // loaded on first use: a rules-only run never touches the inference runtimes
+      const { assistPlan } = await import('../models/assist.js');
+      const assisted = await timed('models', 0.05, () => assistPlan({
+        info, analysis: an, shots, plan, models: cfg.models, floors: cfg.floors, dataDir: deps.dataDir, log, signal, faces: faceFrames,
+      }));
+      plan = assisted.plan;
+      modelNotes = assisted.notes;
+      for (const [k, v] of Object.entries(assisted.timings)) timings[`model:${k}`] = v;
+    }
+  } finally {
+    // the samples are only needed by the models; a long lesson's PCM is not kept through the
+    // encode, nor left behind when a model fails
+    await an.audio?.pcmFile?.dispose();
   }
-  // the samples are only needed by the models; a long lesson's PCM is not kept through the encode
-  await an.audio?.pcmFile?.dispose();
   if (req.boost && req.boost.level > 0) plan = withBoost(plan, req.boost);
   if (req.planOnly) {
     progress.done();
