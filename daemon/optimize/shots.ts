@@ -41,6 +41,8 @@ export interface Shot {
 export const CUT_MIN_DIFF = 10;
 /** ... and this many times the recent median, so continuous motion is not cut into pieces. */
 export const CUT_RATIO = 3;
+/** ... or, with a still picture on both sides, this large and STRONG_CUT_RATIO times the noise. */
+export const STILL_CUT_MIN_DIFF = 4;
 export const MIN_SHOT_SEC = 1.5;
 /**
  * Below STATIC_DIFF a shot is still unless something moves in one place: sensor noise changes
@@ -99,7 +101,7 @@ export function detectCuts(v: VideoFeatures): number[] {
   const minGap = Math.max(1, Math.round(MIN_SHOT_SEC * v.fps));
   for (let i = 1; i < v.diff.length; i++) {
     const d = v.diff[i]!;
-    if (d < CUT_MIN_DIFF) continue;
+    if (d < STILL_CUT_MIN_DIFF) continue;
     // nothing after it to compare with, and a shot too short to be one (real clips end mid-pan)
     if (v.diff.length - i < minGap) continue;
     // a jump counts when it stands out from the picture on at least one side of it (motion →
@@ -108,6 +110,10 @@ export function detectCuts(v: VideoFeatures): number[] {
     const last = cuts[cuts.length - 1]!;
     const before = median(v.diff, Math.max(last + 1, i - 2 * minGap), i);
     const after = median(v.diff, i + 1, Math.min(v.diff.length, i + 1 + 2 * minGap));
+    // between two still pictures a smaller jump is a change of page: a screen recording turns
+    // one page of 14 px text for another with a mean change of 9 levels at 160x90
+    const still = Math.max(before, after) < STATIC_DIFF;
+    if (d < (still ? Math.max(STILL_CUT_MIN_DIFF, STRONG_CUT_RATIO * Math.max(before, after)) : CUT_MIN_DIFF)) continue;
     if (d < CUT_RATIO * Math.max(Math.min(before, after), 1)) continue;
     const neighbours = ((v.diff[i - 1] ?? 0) + (v.diff[i + 1] ?? 0)) / 2;
     if (d < 1.5 * neighbours) continue;

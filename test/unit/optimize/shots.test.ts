@@ -32,6 +32,16 @@ t.test('a cut from motion to a still slide is found even though motion is busy',
   t.same(detectCuts(v), [0, 30]);
 });
 
+t.test('between still pages a small jump is a page turn; in sensor noise it is not', async (t) => {
+  // screen recording (corpus): one page of 14 px text for another, mean change 9.3 at 160x90
+  const pages = video([{ sec: 8, diff: 0.07, ti: 3 }, { sec: 8, diff: 0.07, ti: 3, jump: 9.3 }]);
+  t.same(detectCuts(pages), [0, 40]);
+  const noisy = video([{ sec: 8, diff: 1.4, ti: 1.8 }, { sec: 8, diff: 1.4, ti: 1.8, jump: 5 }]);
+  t.same(detectCuts(noisy), [0], 'a noisy camera: a jump of 5 is not a cut');
+  const small = video([{ sec: 8, diff: 0.07, ti: 3 }, { sec: 8, diff: 0.07, ti: 3, jump: 3 }]);
+  t.same(detectCuts(small), [0], 'a pointer or a small edit is not a cut');
+});
+
 t.test('classes follow motion and noise levels seen on generated lectures', async (t) => {
   const base = { diffP90: 0, si: 100, edges: 0.2, edgeGrowth: 0 };
   t.equal(classify({ ...base, diff: 0, ti: 0 }), 'slide');
