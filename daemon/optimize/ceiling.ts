@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { run } from './ffmpeg.js';
-import { grabFrame, ocrFrame, wordAccuracy, type OcrLang } from '../quality/ocr.js';
+import { grabFrame, ocrFrame, wordRecall, type OcrLang } from '../quality/ocr.js';
 import { ssimWindow } from '../quality/ssim.js';
 
 /**
@@ -75,5 +75,5 @@ export async function textCeiling(source: string, f: TextFrame, work: string, si
   await run('ffmpeg', ['-nostdin', '-hide_banner', '-v', 'error', '-y', '-ss', Math.max(0, f.at).toFixed(6), '-i', source,
     '-map', '0:v:0', '-frames:v', '1', '-vf', `scale=${f.width}:${f.height}:flags=lanczos,format=yuv420p`, small], { signal });
   await grabFrame(small, 0, back, { width: f.ocrWidth, height: f.ocrHeight, signal });
-  return wordAccuracy(f.sourceText, await ocrFrame(back, f.lang, signal));
+  return wordRecall(f.sourceText, await ocrFrame(back, f.lang, signal));
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Floors } from '../config/schema.js';
 import type { Plan } from './plan.js';
 import type { ShotClass } from './shots.js';
-import { grabFrame, ocrFrame, wordCount, wordAccuracy } from '../quality/ocr.js';
+import { grabFrame, ocrFrame, wordCount, wordRecall } from '../quality/ocr.js';
 import { roiPixels } from '../models/roi.js';
 import { ssimWindow } from '../quality/ssim.js';
 import { decodePcmToFile } from '../quality/audio.js';
@@ -128,10 +128,14 @@ async function checkText(plan: Plan, source: string, candidate: string, work: st
     await grabFrame(source, at, a, { width: OCR_W, height: OCR_H, signal: opts.signal });
     await grabFrame(candidate, at, b, { width: OCR_W, height: OCR_H, signal: opts.signal });
     const [ta, tb] = await Promise.all([ocrFrame(a, opts.lang, opts.signal), ocrFrame(b, opts.lang, opts.signal)]);
-    const words = wordCount(ta); const acc = wordAccuracy(ta, tb);
+    const words = wordCount(ta); const acc = wordRecall(ta, tb);
     let ceiling = ceilings.get(s.index);
     if (ceiling === undefined && words >= 3 && acc < opts.floors.ocrRatio) {
-      ceiling = await textCeiling(source, { at, width: r0.width, height: r0.height, ocrWidth: OCR_W, ocrHeight: OCR_H, lang: opts.lang, sourceText: ta }, work, opts.signal);
+      // the rendition shows the frame kept at the start of this 1/fps slot (a pointer moving over
+      // a page is elsewhere by then): a perfect encoder at this frame rate shows that frame
+      const fps = r0.shots[plan.shots.indexOf(s)]?.fps ?? plan.baseFps;
+      const shown = Math.max(s.start, Math.floor(at * fps + 1e-6) / fps);
+      ceiling = await textCeiling(source, { at: shown, width: r0.width, height: r0.height, ocrWidth: OCR_W, ocrHeight: OCR_H, lang: opts.lang, sourceText: ta }, work, opts.signal);
       ceilings.set(s.index, ceiling);
     }
     return { s, at, words, acc, ceiling };

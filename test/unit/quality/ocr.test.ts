@@ -1,6 +1,6 @@
 import t from 'tap';
 import { inflateSync } from 'node:zlib';
-import { encodeGrayPng, ocrRatio, wordAccuracy, wordCount, words } from '../../../daemon/quality/ocr.js';
+import { encodeGrayPng, ocrRatio, wordAccuracy, wordCount, wordRecall, words } from '../../../daemon/quality/ocr.js';
 
 // Text scoring used on OCR output: pure functions, no tesseract needed.
 
@@ -47,4 +47,14 @@ t.test('encodeGrayPng writes a valid greyscale PNG', async (t) => {
   t.same([...raw.subarray(w + 2, 2 * w + 2)], [...px.subarray(w, 2 * w)], 'second row intact');
   // every PNG ends with the same IEND chunk, whose CRC is the well-known AE 42 60 82
   t.same([...png.subarray(-12)], [0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+});
+
+t.test('word recall ignores the order blocks were read in, counts repeats and misreads', async (t) => {
+  const page = 'Main Page Modules Classes\nInstallation in Linux\nQuick start';
+  const reordered = 'Installation in Linux\nQuick start\nMain Page Modules Classes';
+  t.ok(wordAccuracy(page, reordered) < 0.6, 'the ordered measure punishes another reading order');
+  t.equal(wordRecall(page, reordered), 1, 'every word is still read');
+  t.equal(wordRecall('the the cat', 'the cat'), 2 / 3, 'a word read once counts once');
+  t.equal(wordRecall('quick start', 'qu1ck start'), 0.5, 'a misread word is lost');
+  t.equal(wordRecall('', 'anything'), 1, 'nothing to read on the source: nothing lost');
 });
