@@ -18,6 +18,13 @@ export const RATE_MARGIN = 0.01;
 export const MIN_FACE_FRAMES = 2;
 /** ... and faces in fewer than this share of them: one stray detection is not a teacher */
 export const NO_FACE_SHARE = 0.1;
+/** a motion shot with a face in this share of its frames ... */
+export const FACE_SHARE = 0.6;
+/**
+ * ... and a picture that changes less than this (mean abs diff at 160x90) is a talking head. A
+ * film close-up on a face (5–7) is then coded as one too: the face is what the student watches.
+ */
+export const HANDHELD_MAX_DIFF = 9;
 
 /**
  * The models' say in the plan, between the rules (makePlan) and the encoder. Each model only
@@ -77,8 +84,21 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
     timings.vad = Math.round(performance.now() - t0);
     log.info({ vad: notes.vad, ms: timings.vad }, 'speech model: pauses coded as silence');
   }
-  const heads = plan.shots.filter((s) => s.cls === 'talking_head');
   const tapped = input.faces;
+  // the other way round: a shaky, noisy phone camera on a teacher moves enough for the rules to
+  // call it motion; where the model sees a face in most frames and the picture moves no more
+  // than a handheld camera does, it is a talking head (its frame rate and floor)
+  const promoted: number[] = [];
+  if (models.face && tapped) {
+    for (const s of plan.shots) {
+      const stats = input.shots.find((x) => x.index === s.index)?.video;
+      if (s.cls !== 'motion' || !stats || stats.diff >= HANDHELD_MAX_DIFF) continue;
+      const track = tapped.frames.filter((f) => f.t >= s.start && f.t < s.end);
+      if (track.length >= MIN_FACE_FRAMES && track.filter((f) => f.faces.length > 0).length >= FACE_SHARE * track.length) promoted.push(s.index);
+    }
+    for (const i of promoted) plan = reclassShot(plan, i, 'talking_head', 'the face model found the teacher');
+  }
+  const heads = plan.shots.filter((s) => s.cls === 'talking_head');
   if (models.face && tapped && heads.length) {
     const t0 = performance.now();
     const found: Array<{ shot: number; frames: number; withFace: number }> = [];
@@ -95,7 +115,7 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
     const faceless = found.filter((f) => f.frames >= MIN_FACE_FRAMES && f.withFace < NO_FACE_SHARE * f.frames);
     for (const f of faceless) plan = reclassShot(plan, f.shot, 'motion', 'the face model found no face');
     timings.face = Math.round(performance.now() - t0 + tapped.ms);
-    notes.face = { shots: found, regions: plan.shots.filter((s) => s.roi).length, reclassed: faceless.map((f) => f.shot) };
+    notes.face = { shots: found, regions: plan.shots.filter((s) => s.roi).length, reclassed: faceless.map((f) => f.shot), promoted };
     log.info({ face: notes.face, ms: timings.face }, 'face model: teacher regions');
   }
   const low = plan.renditions[0];

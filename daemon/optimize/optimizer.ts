@@ -105,7 +105,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
   } finally {
     await faces?.dispose();
   }
-  const shots = findShots(an, info.duration);
+  let shots = findShots(an, info.duration);
   const rulePlan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
   let plan = rulePlan;
   let modelNotes: Record<string, unknown> | undefined;
@@ -125,6 +125,9 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     // encode, nor left behind when a model fails
     await an.audio?.pcmFile?.dispose();
   }
+  // the face model may have re-classed shots: the report and the rate model's feedback rows
+  // carry the class the shot was encoded as
+  shots = shots.map((s, i) => (plan.shots[i] && plan.shots[i]!.cls !== s.cls ? { ...s, cls: plan.shots[i]!.cls } : s));
   if (req.boost && req.boost.level > 0) plan = withBoost(plan, req.boost);
   if (req.planOnly) {
     progress.done();
