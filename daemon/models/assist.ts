@@ -20,11 +20,14 @@ export const MIN_FACE_FRAMES = 2;
 export const NO_FACE_SHARE = 0.1;
 /** a motion shot with a face in this share of its frames ... */
 export const FACE_SHARE = 0.6;
-/**
- * ... and a picture that changes less than this (mean abs diff at 160x90) is a talking head. A
- * film close-up on a face (5–7) is then coded as one too: the face is what the student watches.
- */
+/** ... and a picture that changes less than this (mean abs diff at 160x90) ... */
 export const HANDHELD_MAX_DIFF = 9;
+/**
+ * ... spread over the frame like sensor noise (TI under this many times the mean diff: a noisy
+ * handheld phone on a face measured 1.7) is a talking head. Film scenes move objects: their TI
+ * is 2.4–3.2 times their mean diff, and a cartoon full of faces stays motion.
+ */
+export const HANDHELD_TI_RATIO = 2.1;
 
 /**
  * The models' say in the plan, between the rules (makePlan) and the encoder. Each model only
@@ -92,7 +95,7 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
   if (models.face && tapped) {
     for (const s of plan.shots) {
       const stats = input.shots.find((x) => x.index === s.index)?.video;
-      if (s.cls !== 'motion' || !stats || stats.diff >= HANDHELD_MAX_DIFF) continue;
+      if (s.cls !== 'motion' || !stats || stats.diff >= HANDHELD_MAX_DIFF || stats.ti > HANDHELD_TI_RATIO * stats.diff) continue;
       const track = tapped.frames.filter((f) => f.t >= s.start && f.t < s.end);
       if (track.length >= MIN_FACE_FRAMES && track.filter((f) => f.faces.length > 0).length >= FACE_SHARE * track.length) promoted.push(s.index);
     }

@@ -53,3 +53,23 @@ t.test('a teacher who looks away now and then stays a talking head', async (t) =
   const r = await assisted(frames((s) => Math.round(s * 2) % 4 !== 0));
   t.same(r.plan.shots.map((s) => s.cls), ['talking_head', 'talking_head']);
 });
+
+t.test('a shaky, noisy phone on a face is promoted to talking head; a film full of faces is not', async (t) => {
+  const run = async (video: Shot['video']) => {
+    const shots: Shot[] = [{ ...shot(0, 0, 20, 'motion'), video }];
+    const plan = makePlan(info, shots, { segmentSeconds: 6 });
+    return assistPlan({
+      info, analysis: {}, shots, plan, faces: { frames: frames(() => true), ms: 0 },
+      models: { vad: false, face: true, rate: false },
+      floors: { ocrRatio: 0.97, ssimTalkingHead: 0.95, ssimMotion: 0.75, stoi: 0.96 },
+      log: createLogger('silent'),
+    });
+  };
+  // measured: the noisy handheld face of test/integration/floors.test.ts; a Megamind scene
+  const handheld = await run({ diff: 7.04, diffP90: 9.04, ti: 12.17, si: 159, edges: 0.44, edgeGrowth: 0 });
+  t.same(handheld.plan.shots.map((s) => s.cls), ['talking_head']);
+  t.same((handheld.notes.face as { promoted: number[] }).promoted, [0]);
+  t.ok(handheld.plan.shots[0]!.roi, 'and gets the teacher region');
+  const film = await run({ diff: 6.23, diffP90: 9.26, ti: 17.44, si: 94, edges: 0.17, edgeGrowth: 0.01 });
+  t.same(film.plan.shots.map((s) => s.cls), ['motion']);
+});
