@@ -260,9 +260,3 @@ export function missesOf(plan: Pick<Plan, 'shots'>, checks: readonly Check[], sp
 export function shortfall(misses: readonly Miss[]): number {
   return misses.reduce((n, m) => n + Math.max(0, m.floor - m.value) / m.floor, 0);
 }
-
-function concatSilence(n: number, x: Float32Array): Float32Array {
-  const out = new Float32Array(n + x.length);
-  out.set(x, n);
-  return out;
-}

@@ -5,13 +5,8 @@ import { run } from '../optimize/ffmpeg.js';
 import { YachayError } from '../errors.js';
 import { isPlaylist, playlistInputArgs } from './audio.js';
 import { hlsWindow } from './hls-window.js';
+import { videoStart } from './ssim.js';
 
-/** Where a playlist's timeline starts: ffmpeg counts -ss from there when timestamps are not copied. */
-async function containerStart(playlist: string, signal?: AbortSignal): Promise<number> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', ...playlistInputArgs(playlist), '-show_entries', 'format=start_time', '-of', 'csv=p=0', playlist], { signal });
-  const v = Number(stdout.trim().split('\n')[0]);
-  return Number.isFinite(v) ? v : 0;
-}
 
 /**
  * Slide legibility check: read the same frame of source and candidate with tesseract and
@@ -33,7 +28,8 @@ export async function grabFrame(input: string, timeSec: number, outPng: string,
     // fMP4 HLS cannot seek in ffmpeg 5.1 (see audio.ts): one of our renditions is read from the
     // segments around the frame; its timestamps are the playlist's, so the frame is picked at
     // the same time counted from the playlist's start (what ffmpeg does without -copyts)
-    const zero = await containerStart(input, signal);
+    // ffmpeg counts -ss from the playlist's container start when timestamps are not copied
+    const zero = (await videoStart(input, signal)).container;
     window = await hlsWindow(input, timeSec, timeSec);
     const at = ['-ss', (Math.max(0, timeSec) + (window ? zero : 0)).toFixed(6)];
     args = window

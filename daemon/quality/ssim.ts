@@ -44,7 +44,7 @@ export interface SsimResult {
  * own zero point depends on which streams a command happens to use, so we read the raw
  * timestamps (-copyts) and anchor each input at its first video frame ourselves.
  */
-async function videoStart(input: string, signal?: AbortSignal): Promise<{ video: number; container: number }> {
+export async function videoStart(input: string, signal?: AbortSignal): Promise<{ video: number; container: number }> {
   const { stdout } = await run('ffprobe', ['-v', 'error', ...playlistInputArgs(input),
     '-select_streams', 'v:0', '-show_entries', 'format=start_time:stream=start_time',
     '-of', 'json', input], { signal });
