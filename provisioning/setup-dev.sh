@@ -3,14 +3,16 @@
 # Node 20, saying what it does, and does nothing when everything is already there.
 #   apt packages: ffmpeg (transcoding), espeak-ng (sample narration), tesseract (slide OCR check),
 #                 g++/make/python3 (native addon), mosquitto clients (broker tests), chromium
-#                 (web player test), cross compiler + qemu (NEON test, x86 only)
+#                 (web player test), cross compiler + qemu (NEON test, x86 only), postgresql +
+#                 mosquitto (the hub's catalog and broker), iproute2 (sync fault tests in network
+#                 namespaces), rsync + nginx + wget (bench:sync's peers)
 #   npm ci (pinned dependencies) and the native analysis addon (npm's prepare step).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3
-  mosquitto-clients chromium)
+  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget)
 if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
 APT_PKGS+=("$@")
 
