@@ -28,6 +28,18 @@ export const ERRORS = {
   YCH_ERR_MODEL_CORRUPT: { exit: 69, hint: 'the model file differs from models/manifest.json (sha256): reinstall with `npm ci` or restore it from git' },
   YCH_ERR_MODEL_BACKEND: { exit: 69, hint: 'build the native addon (`npm run build:native`) or reinstall onnxruntime-node (`npm ci`)' },
   YCH_ERR_MODEL_RUN: { exit: 70, hint: 'run `yachay models check` and report its output' },
+  // issue 9: packages, the hub, enrollment and sync
+  YCH_ERR_PACKAGE_INVALID: { exit: 65, hint: 'the package is incomplete or not a Yachay package: export it again from the hub or another box' },
+  YCH_ERR_PACKAGE_SIGNATURE: { exit: 65, hint: 'the lesson manifest is not signed by this box\'s hub: nothing was installed; get the package from the hub again' },
+  YCH_ERR_PACKAGE_HASH: { exit: 65, hint: 'a lesson file differs from its signed manifest (damaged or altered): nothing was installed; copy or sync it again' },
+  YCH_ERR_ENROLL_CODE: { exit: 77, hint: 'the enrollment code is wrong: ask the central team for the school\'s code (`yachay hub enroll SCHOOL`)' },
+  YCH_ERR_ENROLL_EXPIRED: { exit: 77, hint: 'the enrollment code expired (codes last 7 days): ask the central team for a new one' },
+  YCH_ERR_ENROLL_USED: { exit: 77, hint: 'the enrollment code was already used by another box: ask the central team for a new one' },
+  YCH_ERR_REVOKED: { exit: 77, hint: 'the hub revoked this box: ask the central team to enroll the school again' },
+  YCH_ERR_HUB_UNREACHABLE: { exit: 69, hint: 'the hub did not answer: check the link; the box keeps its lessons and retries by itself' },
+  YCH_ERR_HUB_DATABASE: { exit: 69, hint: 'the hub\'s PostgreSQL did not start or answer: read the log named above (or check --database)' },
+  YCH_ERR_HUB_BROKER: { exit: 69, hint: 'the hub\'s Mosquitto did not start or answer: read the log named above (or check --broker)' },
+  YCH_ERR_HUB_NOT_RUNNING: { exit: 69, hint: 'start the hub first: `yachay hub start --data-dir DIR`' },
   YCH_ERR_MODEL_REJECTED: { exit: 65, hint: 'the new model is not better on held-out data; the active version stays: collect more encodes and train again' },
 } as const;
 
