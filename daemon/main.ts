@@ -20,6 +20,9 @@ Uso / usage:
   yachay users add <name> [--role admin|teacher|device]
                                                   crea una cuenta (contraseña por teclado o stdin)
   yachay users list | users remove <name>
+  yachay export <id>... --to DIR                  lecciones del hub a una memoria USB / hub lessons to a USB drive
+  yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
+                                                  / install from a USB drive (signature and sha256 checked)
   yachay check-config                             valida la configuración / validate the config
   yachay models check|list|train|rollback|collect|export-data|import-data
                                                   modelos del plan / the plan's models (yachay models --help)
@@ -53,6 +56,8 @@ const OPTIONS = {
   'http-port': { type: 'string' },
   'mqtt-port': { type: 'string' },
   'mqtt-ws-port': { type: 'string' },
+  to: { type: 'string' },
+  'hub-key': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -133,6 +138,15 @@ export async function main(argv: string[]): Promise<number> {
         return await runSample(values, abort.signal);
       case 'demo':
         return await runDemo(cfg, values, abort.signal);
+      case 'export': {
+        const { exportCommand } = await import('./pkg/cli.js');
+        return await exportCommand(cfg.dataDir, rest, values.to, { quiet: values.quiet, signal: abort.signal });
+      }
+      case 'import': {
+        const { importCommand } = await import('./pkg/cli.js');
+        if (rest.length > 1) throw new YachayError('YCH_ERR_USAGE', 'import takes one folder');
+        return await importCommand(cfg.dataDir, rest[0], values['hub-key'], { quiet: values.quiet, signal: abort.signal });
+      }
       case 'users': {
         const { usersCommand } = await import('./users/cli.js');
         return await usersCommand(cfg.dataDir, rest, values.role);

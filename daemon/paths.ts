@@ -17,6 +17,15 @@ export interface DataPaths {
   broker: string;
   /** the one-time token that creates the first admin, while there is none (users/setup-token.ts) */
   setupToken: string;
+  /**
+   * the box's own origin (daemon/pkg/origin.ts): signed manifests and content-addressed blobs of
+   * every lesson that came from the hub; store/<id>/ holds hard links to these blobs
+   */
+  origin: string;
+  /** the bridge's credentials and the hub's public key, from enrollment (0600) */
+  sync: string;
+  /** the hub's Ed25519 public key: what every package installed here must be signed with */
+  hubKey: string;
 }
 
 export function dataPaths(dataDir: string): DataPaths {
@@ -29,5 +38,8 @@ export function dataPaths(dataDir: string): DataPaths {
     uploads: join(root, 'uploads'),
     broker: join(root, 'broker'),
     setupToken: join(root, 'setup-token'),
+    origin: join(root, 'origin'),
+    sync: join(root, 'sync'),
+    hubKey: join(root, 'sync', 'hub-key.pem'),
   };
 }

@@ -6,6 +6,8 @@ import type { Db } from '../db/db.js';
  * its folder in the content store and part of its URL, so ids are kept to [a-z0-9-].
  */
 export type LessonStatus = 'queued' | 'processing' | 'ready' | 'failed';
+/** where a lesson came from: a teacher's upload on this box, or a package signed by the hub */
+export type LessonOrigin = 'local' | 'hub' | 'import' | 'peer';
 
 export interface RenditionInfo {
   id: string;
@@ -40,6 +42,11 @@ export interface Lesson {
   /** parts published under their floor; empty when every floor was met */
   misses?: LessonMiss[] | undefined;
   error?: string | undefined;
+  origin: LessonOrigin;
+  /** the hub's channel and version of a synced or imported lesson */
+  channel?: string | undefined;
+  version?: number | undefined;
+  plays: number;
   createdAt: number;
   updatedAt: number;
 }
@@ -58,10 +65,11 @@ export const LESSON_ID = /^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$/;
 interface LessonRow {
   id: string; title: string; status: LessonStatus; source: string | null; error: string | null;
   duration_s: number | null; path: string | null; renditions_json: string | null; misses_json: string | null;
+  origin: LessonOrigin; channel: string | null; version: number | null; plays: number;
   created_at: number; updated_at: number;
 }
 
-const COLUMNS = 'id, title, status, source, error, duration_s, path, renditions_json, misses_json, created_at, updated_at';
+const COLUMNS = 'id, title, status, source, error, duration_s, path, renditions_json, misses_json, origin, channel, version, plays, created_at, updated_at';
 const FOLD_FN = 'yachay_fold';
 
 /** lower case without accents: "Fotosíntesis" and "fotosintesis" match */
@@ -91,7 +99,8 @@ function toLesson(r: LessonRow): Lesson {
     durationS: r.duration_s ?? undefined, path: r.path ?? undefined,
     renditions: r.renditions_json ? JSON.parse(r.renditions_json) as RenditionInfo[] : undefined,
     misses: r.misses_json ? JSON.parse(r.misses_json) as LessonMiss[] : undefined,
-    error: r.error ?? undefined, createdAt: r.created_at, updatedAt: r.updated_at,
+    error: r.error ?? undefined, origin: r.origin, channel: r.channel ?? undefined, version: r.version ?? undefined,
+    plays: r.plays, createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
 
@@ -168,6 +177,33 @@ export class Lessons {
     ).run(info.durationS, info.path, JSON.stringify(info.renditions), JSON.stringify(info.report ?? null),
       JSON.stringify((info.misses ?? []).map(toMiss)), this.now(), id);
     return r.changes === 1;
+  }
+
+  /**
+   * A lesson installed from a signed package (sync, USB, peer): inserted ready, or moved to the
+   * newer version. A teacher's own lesson with the same id is never overwritten.
+   */
+  upsertInstalled(input: { id: string; title: string; origin: Exclude<LessonOrigin, 'local'>; channel: string; version: number } & Omit<ReadyInfo, 'report'>): void {
+    const now = this.now();
+    this.db.transaction(() => {
+      const row = this.db.prepare('SELECT origin FROM lessons WHERE id = ?').get(input.id) as { origin: LessonOrigin } | undefined;
+      if (row?.origin === 'local') {
+        throw new RangeError(`lesson ${input.id} is a teacher's lesson of this box: a package with the same id is not installed over it`);
+      }
+      this.db.prepare(
+        `INSERT INTO lessons (id, title, status, duration_s, path, renditions_json, misses_json, report_json, origin, channel, version, created_at, updated_at)
+         VALUES (?, ?, 'ready', ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET title = excluded.title, status = 'ready', error = NULL, duration_s = excluded.duration_s,
+           path = excluded.path, renditions_json = excluded.renditions_json, misses_json = excluded.misses_json,
+           origin = excluded.origin, channel = excluded.channel, version = excluded.version, updated_at = excluded.updated_at`,
+      ).run(input.id, input.title, input.durationS, input.path, JSON.stringify(input.renditions),
+        JSON.stringify((input.misses ?? []).map(toMiss)), input.origin, input.channel, input.version, now, now);
+    })();
+  }
+
+  /** one more play (the master playlist was served): eviction keeps what students watch */
+  countPlay(id: string): void {
+    this.db.prepare('UPDATE lessons SET plays = plays + 1, last_played_at = ? WHERE id = ?').run(this.now(), id);
   }
 
   /** Removes the catalog row only; the package in the content store is the caller's to delete. */

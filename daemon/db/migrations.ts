@@ -93,6 +93,15 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE lessons ADD COLUMN misses_json TEXT;
   `,
+  // 5: lessons that came from elsewhere (issue 9): the hub's sync, a USB drive, a peer box. A
+  // synced lesson may be evicted for space, least played first; a teacher's upload ('local') never
+  `
+  ALTER TABLE lessons ADD COLUMN origin TEXT NOT NULL DEFAULT 'local' CHECK (origin IN ('local', 'hub', 'import', 'peer'));
+  ALTER TABLE lessons ADD COLUMN channel TEXT;
+  ALTER TABLE lessons ADD COLUMN version INTEGER;
+  ALTER TABLE lessons ADD COLUMN plays INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE lessons ADD COLUMN last_played_at INTEGER;
+  `,
 ];
 
 export function migrate(db: Db): number {

@@ -78,9 +78,17 @@ export const DOWNLOADS = { video: 'download/leccion.mp4', audio: 'download/lecci
  * change, about a second of work.
  */
 export async function writeDownloads(dir: string, plan: Plan, signal?: AbortSignal): Promise<DownloadFile[]> {
+  return remuxDownloads(dir, { v0: plan.renditions[0]?.id, aac: Boolean(plan.audio) }, signal);
+}
+
+/**
+ * The same single files from a package's folder alone: a box that synced or imported a lesson
+ * makes them itself instead of fetching them (they would double the bytes over the satellite).
+ */
+export async function remuxDownloads(dir: string, has: { v0?: string | undefined; aac: boolean }, signal?: AbortSignal): Promise<DownloadFile[]> {
   await mkdir(join(dir, 'download'), { recursive: true });
-  const v0 = plan.renditions[0]?.id;
-  const audio = plan.audio ? join(dir, 'a-aac', 'index.m3u8') : undefined;
+  const v0 = has.v0;
+  const audio = has.aac ? join(dir, 'a-aac', 'index.m3u8') : undefined;
   const out: DownloadFile[] = [];
   const remux = async (kind: DownloadFile['kind'], inputs: string[], maps: string[]): Promise<void> => {
     const path = DOWNLOADS[kind];
