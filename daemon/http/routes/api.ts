@@ -16,6 +16,9 @@ export interface Lesson {
   renditions?: Array<{ id: string; bytes: number; kbps: number; playlist?: string }> | null | undefined;
   /** parts published under their quality floor (daemon/catalog/lessons.ts LessonMiss) */
   misses?: Array<{ kind: string; start: number; end: number; value: number; floor: number; ceiling?: number | undefined }> | null | undefined;
+  origin?: string | undefined;
+  channel?: string | null | undefined;
+  version?: number | null | undefined;
   createdAt: number;
   updatedAt: number;
 }
@@ -78,6 +81,10 @@ export function lessonView(l: Lesson): Record<string, unknown> {
     // where the published package is under its floor: the teacher page offers a re-encode
     misses: (l.misses ?? []).map((m) => ({ kind: m.kind, start: m.start, end: m.end, value: m.value, floor: m.floor, ceiling: m.ceiling ?? null })),
     dataSaverMB: dataSaverMB(l.renditions),
+    // 'local' (a teacher's upload) or where a signed package came from: 'hub', 'import', 'peer'
+    origin: l.origin ?? 'local',
+    channel: l.channel ?? null,
+    version: l.version ?? null,
     createdAt: l.createdAt,
     updatedAt: l.updatedAt,
   };
