@@ -7,6 +7,7 @@ import { DbService } from './db/db.js';
 import { dataPaths } from './paths.js';
 import { Users } from './users/users.js';
 import { SetupToken } from './users/setup-token.js';
+import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
@@ -48,7 +49,9 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   const setup = await SetupToken.forBox(users, paths.setupToken);
   const lessons = new Lessons(db);
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
-  const broker = new BrokerService({ cfg: cfg.mqtt, school: cfg.school, users, dir: paths.broker, log: log.child({ svc: 'broker' }) });
+  // one count of failed logins per address, whether the password came over HTTP or MQTT
+  const limiter = new LoginLimiter(cfg.http.loginAttemptsPerMinute, 60_000);
+  const broker = new BrokerService({ cfg: cfg.mqtt, school: cfg.school, users, dir: paths.broker, log: log.child({ svc: 'broker' }), limiter });
   const jobTopic = (e: JobEvent): string => `yachay/${cfg.school}/jobs/${e.lessonId ?? e.id}`;
   const lastProgress = new Map<number, number>();
   const onEvent = (e: JobEvent): void => {
@@ -73,7 +76,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   let app: App | undefined;
   const http = new HttpService({
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
-    uploads: paths.uploads, sources: paths.sources, setup,
+    uploads: paths.uploads, sources: paths.sources, setup, limiter,
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],

@@ -8,6 +8,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { MqttConfig } from '../config/schema.js';
 import { YachayError } from '../errors.js';
@@ -15,6 +16,9 @@ import type { Logger } from '../log.js';
 import type { Service } from '../service.js';
 import { canPublish, canSubscribe, validTopic } from './acl.js';
 import type { Principal, Role } from './acl.js';
+import { LoginLimiter } from '../users/login-limiter.js';
+import { HashBusyError } from '../users/hash-gate.js';
+import { MqttGate, PacketTooLargeError, packetLimitFor, CONNECT_LIMIT, RETAIN_LIMIT } from './packet-gate.js';
 
 /** What the broker needs from the users table (daemon/users/users.ts `Users` fits). */
 export interface UserVerifier {
@@ -31,6 +35,8 @@ export interface BrokerDeps {
   log: Logger;
   /** how long a student token lets a page connect; default 12 h (one school day) */
   studentTokenTtlMs?: number;
+  /** failed logins per address, shared with HTTP login (default: 5 a minute of its own) */
+  limiter?: LoginLimiter;
 }
 
 export interface InternalPublishOptions { retain?: boolean; qos?: 0 | 1 | 2 }
@@ -77,10 +83,12 @@ export class BrokerService implements Service {
   private readonly tokens = new Map<string, number>();
   private readonly log: Logger;
   private readonly tokenTtlMs: number;
+  private readonly limiter: LoginLimiter;
 
   constructor(private readonly deps: BrokerDeps) {
     this.log = deps.log.child({ svc: 'broker' });
     this.tokenTtlMs = deps.studentTokenTtlMs ?? 12 * 3600_000;
+    this.limiter = deps.limiter ?? new LoginLimiter(5, 60_000);
   }
 
   /** Actual ports after start() (useful when the config asked for 0, an ephemeral port). */
@@ -125,6 +133,7 @@ export class BrokerService implements Service {
         this.authenticate(client, username, password).then(
           (p) => {
             this.principals.set(client, p);
+            if (client.conn instanceof MqttGate) client.conn.limit = packetLimitFor(p);
             done(null, true);
           },
           (err: AuthenticateError) => done(err, false),
@@ -134,7 +143,14 @@ export class BrokerService implements Service {
         const p = client ? this.principals.get(client) : undefined;
         // client is null for a will left by a session from before a restart: we no longer
         // know who wrote it, so it is not published.
-        if (p && canPublish(p, packet.topic, this.deps.school)) return done(null);
+        if (p && canPublish(p, packet.topic, this.deps.school)) {
+          // a retained message is stored and sent to every page that opens: keep it small
+          if (packet.retain && packet.payload.length > RETAIN_LIMIT) {
+            this.log.warn({ client: client?.id, topic: packet.topic, bytes: packet.payload.length }, 'large retained message refused');
+            return done(new Error(`retained messages are limited to ${RETAIN_LIMIT} bytes`));
+          }
+          return done(null);
+        }
         // MQTT 3.1.1 has no way to tell a publisher "no" [MQTT-3.3.5-2]: the server either
         // acks and drops, or closes the connection. Aedes closes it, and the message is gone.
         this.log.warn({ client: client?.id, who: p && identity(p), topic: packet.topic }, 'publish refused');
@@ -164,7 +180,7 @@ export class BrokerService implements Service {
     });
 
     const broker = this.broker;
-    this.tcp = createNetServer((socket) => broker.handle(socket));
+    this.tcp = createNetServer((socket) => broker.handle(this.gate(socket)));
     await listen(this.tcp, cfg.port, cfg.host, 'mqtt.port');
 
     // MQTT over WebSocket for the web page [MQTT-6.0.0]: binary frames, one stream per socket.
@@ -175,13 +191,19 @@ export class BrokerService implements Service {
     this.wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', (err) => this.log.debug({ err: err.message }, 'websocket stream error'));
-      broker.handle(stream, req);
+      broker.handle(this.gate(stream), req);
     });
     await listen(this.http, cfg.wsPort, cfg.host, 'mqtt.wsPort');
 
     await this.publish(this.healthTopic, JSON.stringify({ status: 'up', at: new Date().toISOString() }),
       { retain: true, qos: 1 });
     this.log.info({ ...this.ports, host: cfg.host, dir }, 'broker listening');
+  }
+
+  private gate(conn: Duplex): MqttGate {
+    const g = new MqttGate(conn, CONNECT_LIMIT);
+    g.on('error', (err) => { if (err instanceof PacketTooLargeError) this.log.warn({ err: err.message }, 'MQTT connection closed'); });
+    return g;
   }
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Principal> {
@@ -203,17 +225,28 @@ export class BrokerService implements Service {
       if (!client.clean) throw authError(RC_NOT_AUTHORIZED, 'students connect with a clean session');
       p = { kind: 'student', token };
     } else {
+      // the same limit as the HTTP login, checked before any hashing (login-limiter.ts)
+      const from = remoteAddress(client);
+      const wait = this.limiter.retryAfter(from);
+      if (wait > 0) {
+        this.log.info({ username, from, wait }, 'login refused: too many failures from this address');
+        throw authError(RC_BAD_CREDENTIALS, `too many failed logins: try again in ${wait} s`);
+      }
+      const withdraw = this.limiter.reserve(from);
       let user;
       try {
         user = await this.deps.users.verify(username, password.toString('utf8'));
       } catch (err) {
+        withdraw();
+        if (err instanceof HashBusyError) throw authError(RC_SERVER_UNAVAILABLE, err.message);
         this.log.error({ err }, 'user lookup failed');
         throw authError(RC_SERVER_UNAVAILABLE, 'user lookup failed');
       }
       if (!user) {
-        this.log.info({ username, client: client.id }, 'bad credentials');
+        this.log.info({ username, client: client.id, from }, 'bad credentials');
         throw authError(RC_BAD_CREDENTIALS, 'bad user name or password');
       }
+      withdraw();
       p = { kind: 'user', username: user.username, role: user.role };
     }
     // Session takeover [MQTT-3.1.4-2] is for the same client coming back; a different
@@ -305,6 +338,12 @@ export class BrokerService implements Service {
   healthy(): boolean {
     return !!this.broker && !this.broker.closed && !!this.tcp?.listening;
   }
+}
+
+/** the peer's address: the WebSocket's HTTP request, or the TCP socket behind the gate */
+function remoteAddress(client: Client): string {
+  const req = client.req as { socket?: { remoteAddress?: string } } | undefined;
+  return req?.socket?.remoteAddress ?? (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'unknown';
 }
 
 function listen(server: NetServer | HttpServer, port: number, host: string, key: string): Promise<void> {

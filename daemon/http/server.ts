@@ -42,6 +42,8 @@ export interface AppDeps {
   now?: () => number;
   /** while the box has no admin: the one-time token that creates it */
   setup?: SetupToken;
+  /** failed logins per address, shared with the broker (default: one of its own) */
+  limiter?: LoginLimiter;
   /** queues a re-encode with more quality of a published lesson (POST /api/lessons/:id/reencode) */
   reencode?: ApiOptions['reencode'];
   /** more routes registered by the composition root (the web player) */
@@ -107,7 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const sessionTtlMs = deps.sessionTtlMs ?? 12 * 3600_000;
   const sessions = new Sessions(sessionTtlMs, now);
-  const limiter = new LoginLimiter(deps.cfg.loginAttemptsPerMinute, 60_000, now);
+  const limiter = deps.limiter ?? new LoginLimiter(deps.cfg.loginAttemptsPerMinute, 60_000, now);
   const counter = new ByteCounter(deps.db, deps.log, (rendition, bytes) => metrics.bytes.inc({ rendition }, bytes));
   counter.start(deps.flushMs ?? 5_000);
   const sweeper = setInterval(() => { sessions.prune(); limiter.prune(); }, 60_000);

@@ -2,6 +2,7 @@ import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Db } from '../db/db.js';
 import { YachayError } from '../errors.js';
+import { scryptGate } from './hash-gate.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
@@ -14,7 +15,7 @@ const KEYLEN = 32;
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scrypt(password.normalize('NFKC'), salt, KEYLEN, PARAMS);
+  const key = await scryptGate.run(() => scrypt(password.normalize('NFKC'), salt, KEYLEN, PARAMS));
   return `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
@@ -22,8 +23,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [alg, n, r, p, salt, key] = stored.split('$');
   if (alg !== 'scrypt' || !salt || !key) return false;
   const want = Buffer.from(key, 'base64');
-  const got = await scrypt(password.normalize('NFKC'), Buffer.from(salt, 'base64'), want.length,
-    { N: Number(n), r: Number(r), p: Number(p), maxmem: PARAMS.maxmem });
+  const got = await scryptGate.run(() => scrypt(password.normalize('NFKC'), Buffer.from(salt, 'base64'), want.length,
+    { N: Number(n), r: Number(r), p: Number(p), maxmem: PARAMS.maxmem }));
   return got.length === want.length && timingSafeEqual(got, want);
 }
 

@@ -175,3 +175,17 @@ t.test('login body and header limits', async (t) => {
   t.equal(extra.status, 200, 'unknown fields are dropped, not obeyed');
   t.equal(((await extra.json()) as { role: string }).role, 'teacher');
 });
+
+// issue 10, item 5: failures used to be written down only after each hash finished, so forty
+// guesses sent at once were all checked (and the right password then let in at once)
+t.test('a burst of wrong passwords sent at once is counted before hashing', async (t) => {
+  const f = await fixture(t);
+  const attempt = (password: string): Promise<number> => fetch(`${f.url}/api/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'maestra', password }),
+  }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+  const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => attempt(`wrong-password-${i}`)));
+  const checked = statuses.filter((s) => s === 401).length;
+  t.ok(checked <= 5, `${checked} of 40 were checked (limit 5 a minute)`);
+  t.ok(statuses.every((s) => s === 401 || s === 429 || s === 503), `the rest refused: ${[...new Set(statuses)].join(', ')}`);
+  t.equal(await attempt(PASSWORD), 429, 'the right password waits for the window too');
+});

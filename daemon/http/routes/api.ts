@@ -5,6 +5,7 @@ import type { Role, User, Users } from '../../users/users.js';
 import type { SetupToken } from '../../users/setup-token.js';
 import { YachayError } from '../../errors.js';
 import { HttpError, LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
+import { HashBusyError } from '../../users/hash-gate.js';
 
 /** A published or pending lesson as the catalog gives it (daemon/catalog/lessons.ts). */
 export interface Lesson {
@@ -179,10 +180,18 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   }, async (req, reply) => {
     refuseWhileLimited(req);
     const { username, password } = req.body as { username: string; password: string };
-    const user = await opts.users.verify(username, password);
-    if (!user) {
-      // a success does not clear earlier failures: one valid account must not buy more guesses
-      opts.limiter.fail(req.ip);
+    // counted as failed from now until the hash says otherwise (login-limiter.ts)
+    const withdraw = opts.limiter.reserve(req.ip);
+    let user: User | undefined;
+    try {
+      user = await opts.users.verify(username, password);
+    } catch (err) {
+      if (!(err instanceof HashBusyError)) throw err;
+      withdraw();
+      throw new HttpError(503, 'YCH_HTTP_BUSY', 'the box is checking many passwords at once: try again in a few seconds', { 'retry-after': '5' });
+    }
+    if (user) withdraw();
+    else {
       req.log.info({ username, ip: req.ip }, 'login failed');
       throw new HttpError(401, 'YCH_HTTP_BAD_LOGIN', 'wrong username or password');
     }

@@ -86,36 +86,4 @@ export class Sessions {
   }
 }
 
-/**
- * Failed logins per client address in a sliding one-minute window. When `limit` failures are in
- * the window, every further attempt (even a right password) is refused with 429 until the oldest
- * one leaves it; that is checked before scrypt runs, so guessing also costs the box no CPU.
- */
-export class LoginLimiter {
-  private readonly failures = new Map<string, number[]>();
-  constructor(private readonly limit: number, private readonly windowMs: number, private readonly now: () => number) {}
-
-  /** Seconds to wait, or 0 when an attempt is allowed. */
-  retryAfter(ip: string): number {
-    const list = this.recent(ip);
-    if (list.length < this.limit) return 0;
-    return Math.max(1, Math.ceil((list[0]! + this.windowMs - this.now()) / 1000));
-  }
-
-  fail(ip: string): void {
-    const list = this.recent(ip);
-    list.push(this.now());
-    this.failures.set(ip, list);
-  }
-
-  prune(): void {
-    for (const ip of [...this.failures.keys()]) if (this.recent(ip).length === 0) this.failures.delete(ip);
-  }
-
-  private recent(ip: string): number[] {
-    const cutoff = this.now() - this.windowMs;
-    const list = (this.failures.get(ip) ?? []).filter((t) => t > cutoff);
-    if (list.length) this.failures.set(ip, list); else this.failures.delete(ip);
-    return list;
-  }
-}
+export { LoginLimiter } from '../../users/login-limiter.js';

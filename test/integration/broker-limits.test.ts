@@ -1,0 +1,107 @@
+import t, { type Test } from 'tap';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { BrokerService } from '../../daemon/broker/broker.js';
+import { openDb } from '../../daemon/db/db.js';
+import { Users } from '../../daemon/users/users.js';
+import { LoginLimiter } from '../../daemon/users/login-limiter.js';
+import { scryptGate } from '../../daemon/users/hash-gate.js';
+
+// Issue 10, items 1-3: what one client can make the school's broker hold, and how fast it can
+// guess passwords. A real Aedes on ephemeral ports, real users (scrypt), the mqtt npm client.
+
+const SCHOOL = 's1';
+const PW = 'teacher-password-1';
+
+async function setup(t: Test, limiter = new LoginLimiter(5, 60_000)): Promise<{ broker: BrokerService; url: string; limiter: LoginLimiter }> {
+  const db = openDb(join(t.testdir(), 'yachay.db'));
+  t.teardown(() => db.close());
+  const users = new Users(db);
+  await users.add('tito', PW, 'teacher');
+  const broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: join(t.testdir(), 'broker'), log: pino({ level: 'silent' }), limiter });
+  await broker.start(new AbortController().signal);
+  t.teardown(() => broker.stop());
+  return { broker, url: `mqtt://127.0.0.1:${broker.ports.tcp}`, limiter };
+}
+
+/** A client whose TCP connection starts from `from` (any 127.x address is this machine). */
+function connectFrom(port: number, from: string, opts: IClientOptions): Promise<{ client?: MqttClient; error?: Error & { code?: number } }> {
+  return new Promise((resolve) => {
+    const client = new mqtt.MqttClient(() => createConnection({ port, host: '127.0.0.1', localAddress: from }), { reconnectPeriod: 0, connectTimeout: 20_000, protocolVersion: 4, ...opts });
+    client.once('connect', () => resolve({ client }));
+    client.once('error', (error) => { client.end(true); resolve({ error: error as Error & { code?: number } }); });
+    client.once('close', () => resolve({ error: Object.assign(new Error('closed'), { code: -1 }) }));
+  });
+}
+
+t.test('a packet over the role\'s limit closes the connection before it is buffered; large retained messages are refused', async (t) => {
+  const { url } = await setup(t);
+  const reader = await mqtt.connectAsync(url, { username: 'tito', password: PW, reconnectPeriod: 0 });
+  t.teardown(() => reader.endAsync(true));
+  await reader.subscribeAsync(`yachay/${SCHOOL}/class/+`);
+  const got: Array<{ topic: string; bytes: number }> = [];
+  reader.on('message', (topic, payload) => got.push({ topic, bytes: payload.length }));
+
+  const teacher = await mqtt.connectAsync(url, { username: 'tito', password: PW, reconnectPeriod: 0, clientId: 'tito-1' });
+  t.teardown(() => teacher.endAsync(true));
+  await teacher.publishAsync(`yachay/${SCHOOL}/class/a`, Buffer.alloc(100 * 1024, 1), { qos: 1 });
+  const closed = new Promise<void>((r) => teacher.once('close', () => r()));
+  teacher.publish(`yachay/${SCHOOL}/class/b`, Buffer.alloc(2 * 1024 * 1024, 1), { qos: 0 });
+  await closed;
+  t.pass('a 2 MB publish closed the teacher\'s connection');
+
+  const teacher2 = await mqtt.connectAsync(url, { username: 'tito', password: PW, reconnectPeriod: 0, clientId: 'tito-2' });
+  t.teardown(() => teacher2.endAsync(true));
+  const closed2 = new Promise<void>((r) => teacher2.once('close', () => r()));
+  teacher2.publish(`yachay/${SCHOOL}/class/c`, Buffer.alloc(40 * 1024, 1), { qos: 0, retain: true });
+  await closed2;
+  t.pass('a 40 kB retained publish is refused (the connection closes: MQTT 3.1.1 has no other "no")');
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(got, [{ topic: `yachay/${SCHOOL}/class/a`, bytes: 100 * 1024 }], 'only the 100 kB message reached the class');
+
+  const late = await mqtt.connectAsync(url, { username: 'tito', password: PW, reconnectPeriod: 0, clientId: 'late' });
+  t.teardown(() => late.endAsync(true));
+  const retained: string[] = [];
+  late.on('message', (topic) => retained.push(topic));
+  await late.subscribeAsync(`yachay/${SCHOOL}/class/+`);
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(retained, [], 'nothing large was retained for the next page that opens');
+});
+
+t.test('MQTT logins are limited per address like HTTP\'s, and HTTP failures count too', async (t) => {
+  const { broker, limiter } = await setup(t);
+  const port = broker.ports.tcp;
+  const codes: Array<number | undefined> = [];
+  for (let i = 0; i < 8; i++) {
+    const r = await connectFrom(port, '127.0.0.2', { username: 'tito', password: `wrong-${i}`, clientId: `g${i}` });
+    codes.push(r.error?.code);
+  }
+  t.same(codes, Array(8).fill(4), 'eight wrong passwords: "bad user name or password" each');
+  const right = await connectFrom(port, '127.0.0.2', { username: 'tito', password: PW, clientId: 'g-right' });
+  t.equal(right.error?.code, 4, 'then even the right password is refused from that address');
+  const other = await connectFrom(port, '127.0.0.3', { username: 'tito', password: PW, clientId: 'other' });
+  t.ok(other.client, 'another device logs in');
+  other.client?.end(true);
+  // the same limiter counts the HTTP login's failures (edge.ts shares it)
+  for (let i = 0; i < 5; i++) limiter.fail('127.0.0.4');
+  const afterHttp = await connectFrom(port, '127.0.0.4', { username: 'tito', password: PW, clientId: 'h' });
+  t.equal(afterHttp.error?.code, 4, 'five HTTP failures from an address stop its MQTT logins too');
+});
+
+t.test('a burst of wrong passwords from many addresses never runs more than two hashes at once', async (t) => {
+  const { broker } = await setup(t);
+  const port = broker.ports.tcp;
+  scryptGate.peak = 0; const refusedBefore = scryptGate.refused;
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+    connectFrom(port, `127.0.1.${i + 1}`, { username: 'tito', password: 'wrong-password', clientId: `flood-${i}` })));
+  t.ok(results.every((r) => r.error), 'no wrong password got in');
+  t.ok(scryptGate.peak <= 2, `at most ${scryptGate.peak} hashes ran at once`);
+  const busy = results.filter((r) => r.error?.code === 3).length;
+  t.ok(busy > 0 && scryptGate.refused - refusedBefore === busy, `${busy} were told "server unavailable" without hashing`);
+  const teacher = await connectFrom(port, '127.0.2.1', { username: 'tito', password: PW, clientId: 'real' });
+  t.ok(teacher.client, 'the real teacher logs in right after');
+  teacher.client?.end(true);
+});
