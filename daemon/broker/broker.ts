@@ -23,6 +23,8 @@ import { MqttGate, PacketTooLargeError, packetLimitFor, CONNECT_LIMIT, RETAIN_LI
 /** What the broker needs from the users table (daemon/users/users.ts `Users` fits). */
 export interface UserVerifier {
   verify(username: string, password: string): Promise<{ username: string; role: Role } | undefined>;
+  /** the user as the database has it now (a removal or demotion ends their MQTT powers) */
+  get?(username: string): { username: string; role: Role } | undefined;
 }
 
 export interface BrokerDeps {
@@ -81,6 +83,12 @@ export class BrokerService implements Service {
   private readonly owners = new Map<string, { client: Client; who: string }>();
   /** student token → expiry (ms since epoch) */
   private readonly tokens = new Map<string, number>();
+  /**
+   * client id → identity that made its stored session, kept with the sessions: an offline
+   * session's queued messages go only to the user who left them, not whoever takes the id
+   */
+  private sessionOwners: { get(k: string): Promise<string | undefined>; put(k: string, v: string): Promise<void> } | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly tokenTtlMs: number;
   private readonly limiter: LoginLimiter;
@@ -126,6 +134,7 @@ export class BrokerService implements Service {
         ' (is another yachay running on this data dir?)', { cause: err });
     }
     signal?.throwIfAborted();
+    this.sessionOwners = this.db.sublevel<string, string>('yachay-session-owners', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
 
     this.broker = await Aedes.createBroker({
       persistence: levelPersistence(this.db),
@@ -140,7 +149,7 @@ export class BrokerService implements Service {
         );
       },
       authorizePublish: (client, packet, done) => {
-        const p = client ? this.principals.get(client) : undefined;
+        const p = client ? this.currentPrincipal(client) : undefined;
         // client is null for a will left by a session from before a restart: we no longer
         // know who wrote it, so it is not published.
         if (p && canPublish(p, packet.topic, this.deps.school)) {
@@ -157,7 +166,7 @@ export class BrokerService implements Service {
         done(new Error(`not authorized to publish to ${packet.topic}`));
       },
       authorizeSubscribe: (client, sub: Subscription, done) => {
-        const p = this.principals.get(client);
+        const p = this.currentPrincipal(client);
         if (p && canSubscribe(p, sub.topic, this.deps.school)) return done(null, sub);
         this.log.info({ client: client.id, who: p && identity(p), filter: sub.topic }, 'subscribe refused');
         // null → SUBACK return code 0x80 (failure) for this filter [MQTT-3.9.3]; others stand
@@ -169,6 +178,11 @@ export class BrokerService implements Service {
       const p = this.principals.get(client);
       if (p) this.owners.set(client.id, { client, who: identity(p) });
     });
+    // a user removed or demoted by `yachay users` (another process) is cut off within seconds
+    this.sweeper = setInterval(() => {
+      for (const { client } of this.owners.values()) if (!client.closed) this.currentPrincipal(client);
+    }, 5_000);
+    this.sweeper.unref();
     this.broker.on('clientDisconnect', (client) => {
       if (this.owners.get(client.id)?.client === client) this.owners.delete(client.id);
     });
@@ -255,7 +269,37 @@ export class BrokerService implements Service {
     if (owner && owner.who !== identity(p) && !owner.client.closed) {
       throw authError(RC_IDENTIFIER_REJECTED, `client id ${client.id} is in use by another user`);
     }
+    if (p.kind === 'user') {
+      const stored = await this.sessionOwners?.get(client.id).catch(() => undefined);
+      if (stored !== undefined && stored !== identity(p)) {
+        throw authError(RC_IDENTIFIER_REJECTED, `client id ${client.id} holds another user's session`);
+      }
+      if (!client.clean && stored === undefined) await this.sessionOwners?.put(client.id, identity(p));
+    }
     return p;
+  }
+
+  /**
+   * The client's principal as the users table has it now. A removed user is disconnected; a
+   * demoted one keeps the connection with the new role's rights (an admin made teacher can no
+   * longer publish commands).
+   */
+  private currentPrincipal(client: Client): Principal | undefined {
+    const p = this.principals.get(client);
+    if (!p || p.kind !== 'user' || !this.deps.users.get) return p;
+    const now = this.deps.users.get(p.username);
+    if (!now) {
+      this.log.info({ username: p.username, client: client.id }, 'user removed: connection closed');
+      this.principals.delete(client);
+      client.close();
+      return undefined;
+    }
+    if (now.role === p.role) return p;
+    const q: Principal = { kind: 'user', username: now.username, role: now.role };
+    this.principals.set(client, q);
+    if (client.conn instanceof MqttGate) client.conn.limit = packetLimitFor(q);
+    this.log.info({ username: p.username, from: p.role, to: now.role }, 'user role changed: rights follow');
+    return q;
   }
 
   /**
@@ -306,6 +350,7 @@ export class BrokerService implements Service {
 
   private async close(): Promise<void> {
     const { broker, tcp, http, wss, db } = this;
+    clearInterval(this.sweeper);
     // last word first, while the broker still stores retained messages
     if (broker && !broker.closed && tcp?.listening) {
       try {

@@ -108,7 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const metrics = createMetrics();
   const sessionTtlMs = deps.sessionTtlMs ?? 12 * 3600_000;
-  const sessions = new Sessions(sessionTtlMs, now);
+  const sessions = new Sessions(sessionTtlMs, now, (username) => deps.users.get(username));
   const limiter = deps.limiter ?? new LoginLimiter(deps.cfg.loginAttemptsPerMinute, 60_000, now);
   const counter = new ByteCounter(deps.db, deps.log, (rendition, bytes) => metrics.bytes.inc({ rendition }, bytes));
   counter.start(deps.flushMs ?? 5_000);

@@ -189,3 +189,21 @@ t.test('a burst of wrong passwords sent at once is counted before hashing', asyn
   t.ok(statuses.every((s) => s === 401 || s === 429 || s === 503), `the rest refused: ${[...new Set(statuses)].join(', ')}`);
   t.equal(await attempt(PASSWORD), 429, 'the right password waits for the window too');
 });
+
+// issue 10, item 4: a session used to keep the user and role it was created with
+t.test('removal and demotion take effect on open sessions', async (t) => {
+  const f = await fixture(t);
+  await f.deps.users.add('jefa', PASSWORD, 'admin');
+  const admin = await login(f.url, 'jefa');
+  const teacher = await login(f.url);
+  const makeUser = (token: string, username: string): Promise<number> => fetch(`${f.url}/api/users`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ username, password: 'another-password-1', role: 'admin' }),
+  }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+  t.equal(await makeUser(admin, 'nueva1'), 201, 'the admin creates an admin');
+  await f.deps.users.add('jefa', PASSWORD, 'teacher');
+  t.equal(await makeUser(admin, 'nueva2'), 403, 'demoted: the old session can no longer');
+  (f.deps.users as Users).remove('maestra');
+  const res = await fetch(`${f.url}/api/lessons/les1/reencode`, { method: 'POST', headers: { authorization: `Bearer ${teacher}`, 'content-type': 'application/json' }, body: '{}' });
+  t.equal(res.status, 401, 'removed: the old session is not logged in any more');
+});

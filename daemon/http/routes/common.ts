@@ -29,7 +29,12 @@ export interface Session { user: User; expires: number }
  */
 export class Sessions {
   private readonly byToken = new Map<string, Session>();
-  constructor(private readonly ttlMs: number, private readonly now: () => number) {}
+  /**
+   * `current` reads the user as the database has it now: a session outlives neither its user's
+   * removal nor a demotion, even when `yachay users` changed them from another process.
+   */
+  constructor(private readonly ttlMs: number, private readonly now: () => number,
+    private readonly current?: (username: string) => User | undefined) {}
 
   create(user: User): { token: string; expires: number } {
     const token = randomBytes(32).toString('base64url');
@@ -46,7 +51,19 @@ export class Sessions {
       this.byToken.delete(token);
       return undefined;
     }
+    if (this.current) {
+      const now = this.current(s.user.username);
+      if (!now) { this.byToken.delete(token); return undefined; }
+      if (now.role !== s.user.role) s.user = now;
+    }
     return s;
+  }
+
+  /** Ends every session of a user (removed, demoted, password changed). */
+  endFor(username: string): number {
+    let n = 0;
+    for (const [k, s] of this.byToken) if (s.user.username === username) { this.byToken.delete(k); n++; }
+    return n;
   }
 
   delete(token: string | undefined): boolean {
