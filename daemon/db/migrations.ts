@@ -102,6 +102,41 @@ const MIGRATIONS: string[] = [
   ALTER TABLE lessons ADD COLUMN plays INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE lessons ADD COLUMN last_played_at INTEGER;
   `,
+  // 6: the edge's side of the sync (issue 9). sync_outbox holds up-messages for the hub until
+  // its broker acknowledges them (PUBACK), through power cuts and weeks offline; kind says what
+  // may be dropped when it is full (telemetry first, acks/reports/requests never). hub_catalog
+  // is the last known retained catalog and assignments, served while the hub is unreachable.
+  `
+  CREATE TABLE sync_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    retain INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL CHECK (kind IN ('telemetry', 'other', 'keep')),
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX sync_outbox_kind ON sync_outbox (kind, id);
+  CREATE TABLE hub_catalog (
+    topic TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('catalog', 'assign')),
+    lesson_id TEXT NOT NULL,
+    channel TEXT,
+    version INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX hub_catalog_lesson ON hub_catalog (lesson_id);
+  CREATE TABLE sync_requests (
+    lesson_id TEXT PRIMARY KEY,
+    by TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE TABLE sync_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ];
 
 export function migrate(db: Db): number {
