@@ -20,6 +20,8 @@ import { makeSampleLecture } from './sample/lecture.js';
 import type { Service } from './service.js';
 import { verifyModels } from './models/manifest.js';
 import { recordEncodes } from './models/rate/store.js';
+import { SyncAgent, VERSION } from './sync/agent.js';
+import { syncRoutes } from './sync/routes.js';
 
 /**
  * The edge role's composition root: builds every service of a school box on one database and
@@ -35,13 +37,20 @@ export interface Edge {
   users: Users;
   /** the first admin's one-time token while the box has none */
   setup: SetupToken;
+  /** enrollment, bridge to the hub, sync engine (issue 9) */
+  sync: SyncAgent;
 }
 
-export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edge> {
+export interface EdgeOptions {
+  /** `start --enroll CODE`: exchanged once with the hub (cfg.sync.hub) */
+  enrollCode?: string | undefined;
+}
+
+export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOptions = {}): Promise<Edge> {
   // a missing or altered model stops the box here, not in the middle of a teacher's upload
   verifyModels(Object.entries(cfg.optimize.models).filter(([, on]) => on).map(([id]) => id));
   const paths = dataPaths(cfg.dataDir);
-  for (const dir of [paths.store, paths.sources, paths.uploads, paths.broker]) await mkdir(dir, { recursive: true });
+  for (const dir of [paths.store, paths.sources, paths.uploads, paths.broker, paths.origin]) await mkdir(dir, { recursive: true });
   const dbSvc = new DbService(paths.db);
   await dbSvc.start();
   const db = dbSvc.db;
@@ -49,10 +58,18 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   const setup = await SetupToken.forBox(users, paths.setupToken);
   const lessons = new Lessons(db);
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
+  // enrollment first: a refused code stops the start here; the enrolled school names the topics
+  let broker: BrokerService | undefined;
+  const sync = new SyncAgent({
+    cfg: cfg.sync, paths, db, lessons, log: log.child({ svc: 'sync' }), version: VERSION, enrollCode: opts.enrollCode,
+    publishLocal: async (topic, payload, o) => { if (broker?.healthy()) await broker.publish(topic, payload, o); },
+  });
+  try { await sync.prepare(); } catch (err) { await dbSvc.stop(); throw err; }
+  const school = sync.school ?? cfg.school;
   // one count of failed logins per address, whether the password came over HTTP or MQTT
   const limiter = new LoginLimiter(cfg.http.loginAttemptsPerMinute, 60_000);
-  const broker = new BrokerService({ cfg: cfg.mqtt, school: cfg.school, users, dir: paths.broker, log: log.child({ svc: 'broker' }), limiter });
-  const jobTopic = (e: JobEvent): string => `yachay/${cfg.school}/jobs/${e.lessonId ?? e.id}`;
+  broker = new BrokerService({ cfg: cfg.mqtt, school, users, dir: paths.broker, log: log.child({ svc: 'broker' }), limiter });
+  const jobTopic = (e: JobEvent): string => `yachay/${school}/jobs/${e.lessonId ?? e.id}`;
   const lastProgress = new Map<number, number>();
   const onEvent = (e: JobEvent): void => {
     // progress is published at most once per percent: a Pi's broker has better things to do
@@ -62,7 +79,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       lastProgress.set(e.id, pct);
     }
     if (e.state === 'done' || e.state === 'dead') lastProgress.delete(e.id);
-    if (broker.healthy()) {
+    if (broker?.healthy()) {
       broker.publish(jobTopic(e), JSON.stringify(e), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
     }
   };
@@ -79,7 +96,10 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     uploads: paths.uploads, sources: paths.sources, setup, limiter,
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
-    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],
+    plugins: [
+      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: () => broker!.issueStudentToken() }),
+      syncRoutes({ agent: sync, lessons, originRoot: paths.origin, studentsNeedLogin: cfg.http.studentsNeedLogin }),
+    ],
     reencode: (lessonId, boost) => {
       const source = lessons.get(lessonId)?.source;
       if (!source) return undefined;
@@ -94,9 +114,10 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       return { lessonId: lesson.id };
     },
   });
-  const services: Service[] = [dbSvc, broker, worker, http];
+  // the sync after the broker (it relays into it), before HTTP (whose routes show its state)
+  const services: Service[] = [dbSvc, broker, sync, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
-  return { app, http, broker, worker, lessons, queue, users, setup };
+  return { app, http, broker, worker, lessons, queue, users, setup, sync };
 }
 
 /** First start with an empty catalog: queue the bundled sample lecture so a newcomer sees a lesson. */

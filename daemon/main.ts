@@ -13,6 +13,10 @@ const HELP = `yachay — lecciones livianas para la escuela / light lessons for 
 Uso / usage:
   yachay start [--http-port N] [--mqtt-port N] [--mqtt-ws-port N]
                                                   la caja de la escuela / run the school box
+        [--hub URL --enroll CODE]                 inscribe la caja en el hub (una vez) / enroll the box once
+        [--sync-window always|HH:MM-HH:MM]        horario de sincronización / when to sync (default 22:00-05:00, Lima)
+  yachay sync now                                 sincroniza ya, fuera del horario / sync now, outside the window
+                                                  (habla con la caja en marcha / tells the running box)
   yachay optimize <input> [--out DIR] [--plan]   optimiza una grabación / optimize a recording
   yachay sample [--out FILE] [--seconds N] [--lang es|en]
                                                   genera una clase de ejemplo / make a sample lecture
@@ -58,6 +62,9 @@ const OPTIONS = {
   'mqtt-ws-port': { type: 'string' },
   to: { type: 'string' },
   'hub-key': { type: 'string' },
+  hub: { type: 'string' },
+  enroll: { type: 'string' },
+  'sync-window': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -84,6 +91,10 @@ function overridesFrom(v: Values): Record<string, unknown> {
     opt.models = { vad: on.includes('vad'), face: on.includes('face'), rate: on.includes('rate') };
   }
   if (Object.keys(opt).length) o.optimize = opt;
+  const sync: Record<string, unknown> = {};
+  if (v.hub !== undefined) sync.hub = v.hub;
+  if (v['sync-window'] !== undefined) sync.window = v['sync-window'];
+  if (Object.keys(sync).length) o.sync = sync;
   return o;
 }
 
@@ -126,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
     });
     switch (cmd) {
       case 'start':
-        return await runStart(cfg, abort.signal);
+        return await runStart(cfg, abort.signal, values.enroll);
       case 'check-config':
         process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
         return 0;
@@ -146,6 +157,10 @@ export async function main(argv: string[]): Promise<number> {
         const { importCommand } = await import('./pkg/cli.js');
         if (rest.length > 1) throw new YachayError('YCH_ERR_USAGE', 'import takes one folder');
         return await importCommand(cfg.dataDir, rest[0], values['hub-key'], { quiet: values.quiet, signal: abort.signal });
+      }
+      case 'sync': {
+        const { syncCommand } = await import('./sync/cli.js');
+        return await syncCommand(cfg, rest);
       }
       case 'users': {
         const { usersCommand } = await import('./users/cli.js');
@@ -243,10 +258,10 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
   return 0;
 }
 
-async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
+async function runStart(cfg: Config, signal: AbortSignal, enrollCode?: string): Promise<number> {
   const { buildEdge, seedSample } = await import('./edge.js');
   const log = createLogger(cfg.log.level);
-  const edge = await buildEdge(cfg, log);
+  const edge = await buildEdge(cfg, log, { enrollCode });
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   try {
     await edge.app.start();
@@ -255,6 +270,7 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
     throw err;
   }
   const url = edge.http.url;
+  await edge.sync.writeControl(url).catch((err: unknown) => log.warn({ err }, '`yachay sync now` will not find this box'));
   process.stderr.write(`yachay: lista / ready — ${url}  (MQTT ${edge.broker.ports.tcp}, WebSocket ${edge.broker.ports.ws})\n`);
   const lan = edge.http.lanUrls.filter((u) => u !== url);
   if (lan.length) process.stderr.write(`yachay: en la red de la escuela / on the school network: ${lan.join('  ')}\n`);

@@ -50,6 +50,21 @@ export const configSchema = {
         serviceMs: { type: 'integer', minimum: 100, maximum: 120000, default: 10000, description: 'deadline for each service to stop' },
       },
     },
+    sync: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'lessons from the hub (issue 9): enrollment, night window, bandwidth cap, disk quota',
+      properties: {
+        hub: { type: 'string', default: '', description: 'the hub\'s HTTP URL, for enrollment (`start --hub URL --enroll CODE`); empty: not enrolled' },
+        window: { type: 'string', pattern: '^(always|([01]\\d|2[0-3]):[0-5]\\d-([01]\\d|2[0-3]):[0-5]\\d)$', default: '22:00-05:00', description: 'when the link may be used, school time: HH:MM-HH:MM (may cross midnight) or always' },
+        timeZone: { type: 'string', default: 'America/Lima', description: 'the school\'s time zone for the window' },
+        rateKbps: { type: 'number', minimum: 8, maximum: 10000000, default: 384, description: 'bandwidth cap of the sync, kb/s, shared by all fetches' },
+        quotaBytes: { type: 'integer', minimum: 0, default: 0, description: 'disk bytes synced lessons may use; 0: keep 10% of the disk free' },
+        origin: { type: 'string', default: '', description: 'another box on the LAN (http://HOST:PORT/) to take lesson bytes from instead of the hub' },
+        outboxMaxRows: { type: 'integer', minimum: 100, maximum: 1000000, default: 10000, description: 'up-messages kept while the hub is unreachable' },
+        outboxMaxBytes: { type: 'integer', minimum: 65536, maximum: 1073741824, default: 5242880 },
+        telemetryMinutes: { type: 'number', minimum: 0.01, maximum: 1440, default: 10, description: 'how often the box reports its health to the hub' },
+      },
+    },
     optimize: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
@@ -119,6 +134,18 @@ export interface MqttConfig { host: string; port: number; wsPort: number }
 
 export interface JobsConfig { workers: number; leaseSeconds: number; maxAttempts: number; backoffSeconds: number }
 
+export interface SyncConfig {
+  hub: string;
+  window: string;
+  timeZone: string;
+  rateKbps: number;
+  quotaBytes: number;
+  origin: string;
+  outboxMaxRows: number;
+  outboxMaxBytes: number;
+  telemetryMinutes: number;
+}
+
 export interface Config {
   school: string;
   dataDir: string;
@@ -128,4 +155,5 @@ export interface Config {
   jobs: JobsConfig;
   shutdown: { serviceMs: number };
   optimize: OptimizeConfig;
+  sync: SyncConfig;
 }

@@ -47,7 +47,7 @@ export interface AppDeps {
   /** queues a re-encode with more quality of a published lesson (POST /api/lessons/:id/reencode) */
   reencode?: ApiOptions['reencode'];
   /** more routes registered by the composition root (the web player) */
-  plugins?: Array<(app: FastifyInstance) => Promise<void>>;
+  plugins?: Array<(app: FastifyInstance, ctx: { sessions: Sessions }) => Promise<void>>;
 }
 
 /** Largest request head accepted; above it Node answers 431 before Fastify sees the request. */
@@ -189,7 +189,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sessions,
     onUpload: deps.onUpload,
   });
-  for (const plugin of deps.plugins ?? []) await plugin(app);
+  for (const plugin of deps.plugins ?? []) await plugin(app, { sessions });
   return app;
 }
 
