@@ -173,7 +173,7 @@ export async function startFakeHub(dir: string, o: { school?: string; channels?:
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   hub.httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   await hub.startBroker();
-  hub.hubClient = await mqtt.connectAsync(hub.mqttUrl, { username: 'hub', password: 'hub-secret-1', clientId: 'hub-test', reconnectPeriod: 200, connectTimeout: 5000 });
+  hub.hubClient = await mqtt.connectAsync(hub.mqttUrl, { username: 'hub', password: 'hub-secret-1', clientId: 'hub-test', clean: false, reconnectPeriod: 200, connectTimeout: 5000 });
   hub.hubClient.on('message', (topic, payload, packet) => { hub.seen.push({ topic, payload: payload.toString(), retain: packet.retain }); });
   await hub.hubClient.subscribeAsync('#', { qos: 1 });
   return hub;
