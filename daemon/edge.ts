@@ -88,8 +88,12 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       return { jobId };
     },
     onUpload: async (file) => {
-      const lesson = lessons.create({ title: file.title, source: file.path });
-      queue.enqueue(OPTIMIZE, { lessonId: lesson.id, source: file.path });
+      // the lesson and its job together or neither: never a lesson "queued" with no job
+      const lesson = db.transaction(() => {
+        const l = lessons.create({ title: file.title, source: file.path });
+        queue.enqueue(OPTIMIZE, { lessonId: l.id, source: file.path });
+        return l;
+      })();
       worker.wake();
       return { lessonId: lesson.id };
     },
