@@ -237,12 +237,19 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     const setup = opts.setup;
     if (!setup?.needed) throw new HttpError(409, 'YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
     // a wrong token counts as a failed login: guessing it is limited like guessing a password
-    if (!setup.matches(token)) {
+    const giveBack = setup.claim(token);
+    if (!giveBack) {
       opts.limiter.fail(req.ip);
       req.log.warn({ ip: req.ip }, 'setup token refused');
       throw new HttpError(401, 'YCH_HTTP_BAD_SETUP_TOKEN', 'wrong setup token: copy it from the box console or the file setup-token in its data folder');
     }
-    const user = await addAccount(username, password, 'admin');
+    let user: User;
+    try {
+      user = await addAccount(username, password, 'admin');
+    } catch (err) {
+      giveBack();
+      throw err;
+    }
     await setup.consume();
     req.log.info({ username }, 'first admin created with the setup token');
     return reply.code(201).send(startSession(reply, user));
