@@ -79,7 +79,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     uploads: paths.uploads, sources: paths.sources, setup, limiter,
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
-    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],
+    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: (from) => broker.issueStudentToken(from) })],
     reencode: (lessonId, boost) => {
       const source = lessons.get(lessonId)?.source;
       if (!source) return undefined;

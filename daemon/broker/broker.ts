@@ -54,6 +54,8 @@ const RC_NOT_AUTHORIZED = 5;
 
 /** Tokens kept at most; the oldest go first, so a page-reload storm cannot grow memory. */
 const MAX_STUDENT_TOKENS = 10_000;
+/** live tokens one device (address) may hold: a few tabs and reloads */
+const TOKENS_PER_DEVICE = 8;
 
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -83,6 +85,8 @@ export class BrokerService implements Service {
   private readonly owners = new Map<string, { client: Client; who: string }>();
   /** student token → expiry (ms since epoch) */
   private readonly tokens = new Map<string, number>();
+  /** student token → address of the device it was issued to */
+  private readonly tokenFrom = new Map<string, string>();
   /**
    * client id → identity that made its stored session, kept with the sessions: an offline
    * session's queued messages go only to the user who left them, not whoever takes the id
@@ -306,22 +310,31 @@ export class BrokerService implements Service {
    * A token for one student page: the page connects with username `student` and the token as
    * password, and may then only read (acl.ts). Kept in memory: a restart ends them all.
    */
-  issueStudentToken(): string {
+  issueStudentToken(from?: string): string {
     const now = Date.now();
-    for (const [t, exp] of this.tokens) if (exp < now) this.tokens.delete(t);
+    for (const [t, exp] of this.tokens) if (exp < now) { this.tokens.delete(t); this.tokenFrom.delete(t); }
+    // one device keeps a few (tabs, reloads): a device minting thousands only replaces its own,
+    // it cannot evict the class's
+    if (from !== undefined) {
+      const mine = [...this.tokenFrom].filter(([, ip]) => ip === from).map(([t]) => t);
+      for (const t of mine.slice(0, Math.max(0, mine.length - (TOKENS_PER_DEVICE - 1)))) { this.tokens.delete(t); this.tokenFrom.delete(t); }
+    }
     while (this.tokens.size >= MAX_STUDENT_TOKENS) {
       const oldest = this.tokens.keys().next().value;
       if (oldest === undefined) break;
       this.tokens.delete(oldest);
+      this.tokenFrom.delete(oldest);
     }
     const token = randomBytes(24).toString('base64url');
     this.tokens.set(token, now + this.tokenTtlMs);
+    if (from !== undefined) this.tokenFrom.set(token, from);
     return token;
   }
 
   /** Ends a token early (e.g. the page logged out). Connected clients keep their connection. */
   revokeStudentToken(token: string): void {
     this.tokens.delete(token);
+    this.tokenFrom.delete(token);
   }
 
   /**

@@ -134,6 +134,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
+  // SameSite cookies guard uploads; Bearer tokens and other browsers' quirks do not: a request
+  // that changes something and says it comes from another site is refused before any route
+  app.addHook('onRequest', async (req) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    let foreign = site === 'cross-site';
+    if (origin !== undefined) {
+      try { foreign ||= new URL(origin).host !== req.headers.host; } catch { foreign = true; }
+    }
+    if (foreign) throw new HttpError(403, 'YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     metrics.requests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

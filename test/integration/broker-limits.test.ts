@@ -160,3 +160,16 @@ t.test('an offline session\'s queued messages go only to the user who left them'
   });
   t.equal(msg, 'secret command', 'the admin gets the queued command on return');
 });
+
+t.test('a device minting student tokens only replaces its own', async (t) => {
+  const { broker } = await setup(t);
+  const classmates = Array.from({ length: 30 }, (_, i) => broker.issueStudentToken(`192.168.1.${i + 10}`));
+  for (let i = 0; i < 20_000; i++) broker.issueStudentToken('192.168.1.99');
+  const url = `mqtt://127.0.0.1:${broker.ports.tcp}`;
+  const ok = await Promise.all(classmates.slice(0, 5).map(async (password, i) => {
+    const c = await mqtt.connectAsync(url, { username: 'student', password, reconnectPeriod: 0, clientId: `stu-${i}` }).catch(() => undefined);
+    await c?.endAsync(true);
+    return Boolean(c);
+  }));
+  t.same(ok, [true, true, true, true, true], 'the class\'s tokens still work after one device minted 20,000');
+});
