@@ -93,6 +93,7 @@ export class BrokerService implements Service {
    */
   private sessionOwners: { get(k: string): Promise<string | undefined>; put(k: string, v: string): Promise<void> } | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private storeOk = true;
   private readonly log: Logger;
   private readonly tokenTtlMs: number;
   private readonly limiter: LoginLimiter;
@@ -133,9 +134,14 @@ export class BrokerService implements Service {
     try {
       await this.db.open();
     } catch (err) {
-      // usually LOCK held: another yachay runs on the same data dir
-      throw new YachayError('YCH_ERR_IO', `cannot open broker store ${dir}: ${(err as Error).message}` +
-        ' (is another yachay running on this data dir?)', { cause: err });
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw new YachayError('YCH_ERR_IO', `cannot open broker store ${dir}: another yachay is running on this data dir (${cause.message})`, { cause: err });
+      }
+      // a damaged store (a garbage CURRENT or manifest after a power cut) holds only MQTT
+      // sessions and retained messages: saying so tells the technician it is safe to clear
+      throw new YachayError('YCH_ERR_IO', `broker store ${dir} is damaged: ${cause?.message ?? (err as Error).message}. ` +
+        `It holds only MQTT sessions and retained messages (no lessons, no users): stop the box, move ${dir} aside and start again`, { cause: err });
     }
     signal?.throwIfAborted();
     this.sessionOwners = this.db.sublevel<string, string>('yachay-session-owners', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
@@ -183,8 +189,10 @@ export class BrokerService implements Service {
       if (p) this.owners.set(client.id, { client, who: identity(p) });
     });
     // a user removed or demoted by `yachay users` (another process) is cut off within seconds
+    let tick = 0;
     this.sweeper = setInterval(() => {
       for (const { client } of this.owners.values()) if (!client.closed) this.currentPrincipal(client);
+      if (++tick % 3 === 0) void this.checkStore();
     }, 5_000);
     this.sweeper.unref();
     this.broker.on('clientDisconnect', (client) => {
@@ -394,7 +402,24 @@ export class BrokerService implements Service {
   }
 
   healthy(): boolean {
-    return !!this.broker && !this.broker.closed && !!this.tcp?.listening;
+    return !!this.broker && !this.broker.closed && !!this.tcp?.listening && this.storeOk;
+  }
+
+  /**
+   * Every login and retained message goes through the store: when it stops answering, MQTT
+   * accepts no one although the port is open. A small write and read every 15 s tells /health.
+   */
+  async checkStore(): Promise<void> {
+    try {
+      const at = String(Date.now());
+      await this.sessionOwners?.put('\u0000probe', at);
+      if ((await this.sessionOwners?.get('\u0000probe')) !== at) throw new Error('read back a different value');
+      if (!this.storeOk) this.log.info('broker store answers again');
+      this.storeOk = true;
+    } catch (err) {
+      if (this.storeOk) this.log.error({ err }, 'broker store does not answer: MQTT logins fail; /health reports it');
+      this.storeOk = false;
+    }
   }
 }
 
