@@ -97,7 +97,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [
-      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: () => broker!.issueStudentToken() }),
+      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from) }),
       syncRoutes({ agent: sync, lessons, originRoot: paths.origin, studentsNeedLogin: cfg.http.studentsNeedLogin }),
     ],
     reencode: (lessonId, boost) => {
@@ -108,8 +108,12 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
       return { jobId };
     },
     onUpload: async (file) => {
-      const lesson = lessons.create({ title: file.title, source: file.path });
-      queue.enqueue(OPTIMIZE, { lessonId: lesson.id, source: file.path });
+      // the lesson and its job together or neither: never a lesson "queued" with no job
+      const lesson = db.transaction(() => {
+        const l = lessons.create({ title: file.title, source: file.path });
+        queue.enqueue(OPTIMIZE, { lessonId: l.id, source: file.path });
+        return l;
+      })();
       worker.wake();
       return { lessonId: lesson.id };
     },

@@ -15,6 +15,7 @@ import { FileCache, MediaFastPath } from './media-cache.js';
 import { HttpFront } from './front.js';
 import { apiRoutes, createMetrics, type ApiOptions, type LessonSource } from './routes/api.js';
 import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
+import { YachayError } from '../errors.js';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
 
 export type { Lesson, LessonSource } from './routes/api.js';
@@ -134,6 +135,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
+  // SameSite cookies guard uploads; Bearer tokens and other browsers' quirks do not: a request
+  // that changes something and says it comes from another site is refused before any route
+  app.addHook('onRequest', async (req) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    let foreign = site === 'cross-site';
+    if (origin !== undefined) {
+      try { foreign ||= new URL(origin).host !== req.headers.host; } catch { foreign = true; }
+    }
+    if (foreign) throw new HttpError(403, 'YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     metrics.requests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
@@ -209,7 +223,18 @@ export class HttpService implements Service {
     if (this.app) return;
     this.app = await buildApp(this.deps);
     if (signal?.aborted) return;
-    await this.app.listen({ host: this.deps.cfg.host, port: this.deps.cfg.port });
+    try {
+      await this.app.listen({ host: this.deps.cfg.host, port: this.deps.cfg.port });
+    } catch (err) {
+      // a port taken or not allowed is the configuration's to fix: exit 78, not a restart loop
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+        const app = this.app; this.app = undefined; await app.close();
+        throw new YachayError('YCH_ERR_CONFIG', `http.port: cannot listen on ${this.deps.cfg.host}:${this.deps.cfg.port}: ${code}` +
+          (code === 'EADDRINUSE' ? ' (another program uses this port: choose another or stop it)' : ''), { cause: err });
+      }
+      throw err;
+    }
     this.listening = true;
     this.deps.log.info({ url: this.url }, 'LAN server listening');
   }

@@ -207,3 +207,24 @@ t.test('removal and demotion take effect on open sessions', async (t) => {
   const res = await fetch(`${f.url}/api/lessons/les1/reencode`, { method: 'POST', headers: { authorization: `Bearer ${teacher}`, 'content-type': 'application/json' }, body: '{}' });
   t.equal(res.status, 401, 'removed: the old session is not logged in any more');
 });
+
+// issue 10, item 10: no Origin check; /metrics public; student tokens minted without bound
+t.test('cross-site writes are refused; /metrics is for the box and its operators', async (t) => {
+  const f = await fixture(t);
+  const post = (headers: Record<string, string>): Promise<number> => fetch(`${f.url}/api/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username: 'maestra', password: PASSWORD }),
+  }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+  t.equal(await post({ origin: 'http://evil.example' }), 403, 'Origin of another site');
+  t.equal(await post({ 'sec-fetch-site': 'cross-site' }), 403, 'Sec-Fetch-Site: cross-site');
+  t.equal(await post({ origin: 'null' }), 403, 'an opaque origin');
+  t.equal(await post({ origin: f.url }), 200, 'the box\'s own page');
+  t.equal(await post({}), 200, 'a tool that sends no Origin');
+  const app = await buildApp(f.deps);
+  t.teardown(() => app.close());
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23' })).statusCode, 401, 'a phone on the Wi-Fi gets no metrics');
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '127.0.0.1' })).statusCode, 200, 'the box\'s Prometheus does');
+  const device = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'sensor1', password: PASSWORD } })).json().token as string;
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23', headers: { authorization: `Bearer ${device}` } })).statusCode, 200, 'a monitoring device account does');
+  const teacher = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD } })).json().token as string;
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23', headers: { authorization: `Bearer ${teacher}` } })).statusCode, 403, 'a teacher does not');
+});
