@@ -31,7 +31,7 @@ export interface FakeHub {
   httpUrl: string;
   boxPassword: string;
   /** enrollment answers by code; a code not listed gets 401 YCH_ERR_ENROLL_CODE */
-  codes: Map<string, { status: number; code?: string }>;
+  codes: Map<string, { status: number; code?: string; school?: string }>;
   /** every HTTP request path (and Range) */
   requests: Array<{ path: string; range?: string | undefined }>;
   /** sha → times a blob is still served with one byte flipped */
@@ -64,8 +64,9 @@ function catalogEntry(m: Manifest): string {
   return JSON.stringify({ id: m.id, title: m.title, channel: m.channel, version: m.version, bytes: m.bytes, durationS: m.durationS, publishedAt: m.publishedAt, manifest: originPath.manifest(m.id) });
 }
 
-export async function startFakeHub(dir: string, o: { school?: string; channels?: string[] } = {}): Promise<FakeHub> {
+export async function startFakeHub(dir: string, o: { school?: string; channels?: string[]; otherSchools?: string[] } = {}): Promise<FakeHub> {
   const school = o.school ?? 'escuela-1';
+  const schools = [school, ...(o.otherSchools ?? [])];
   const channels = o.channels ?? ['primaria'];
   const originRoot = join(dir, 'origin');
   mkdirSync(originRoot, { recursive: true });
@@ -76,11 +77,11 @@ export async function startFakeHub(dir: string, o: { school?: string; channels?:
   const passwd = join(dir, 'passwd');
   writeFileSync(passwd, '');
   execFileSync('mosquitto_passwd', ['-b', passwd, 'hub', 'hub-secret-1']);
-  execFileSync('mosquitto_passwd', ['-b', passwd, `box-${school}`, boxPassword]);
-  writeFileSync(join(dir, 'acl'), ['user hub', 'topic readwrite #', '', `user box-${school}`,
+  for (const sc of schools) execFileSync('mosquitto_passwd', ['-b', passwd, `box-${sc}`, boxPassword]);
+  writeFileSync(join(dir, 'acl'), ['user hub', 'topic readwrite #', '', ...schools.flatMap((sc) => [`user box-${sc}`,
     ...channels.map((c) => `topic read yachay/catalog/${c}/#`),
-    `topic read yachay/${school}/assign/#`, `topic read yachay/${school}/cmd/#`,
-    ...['status', 'telemetry', 'sync/#', 'request/#', 'usage', 'feedback'].map((x) => `topic write yachay/${school}/${x}`), ''].join('\n'));
+    `topic read yachay/${sc}/assign/#`, `topic read yachay/${sc}/cmd/#`,
+    ...['status', 'telemetry', 'sync/#', 'request/#', 'usage', 'feedback'].map((x) => `topic write yachay/${sc}/${x}`), '']), ''].join('\n'));
   mkdirSync(join(dir, 'mosq'), { recursive: true });
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, [`listener ${mqttPort} 127.0.0.1`, 'allow_anonymous false', `password_file ${passwd}`, `acl_file ${join(dir, 'acl')}`,
@@ -141,7 +142,8 @@ export async function startFakeHub(dir: string, o: { school?: string; channels?:
         res.setHeader('content-type', 'application/json');
         if (!a) { res.writeHead(401).end(JSON.stringify({ code: 'YCH_ERR_ENROLL_CODE', message: 'unknown code' })); return; }
         if (a.status !== 200) { res.writeHead(a.status).end(JSON.stringify({ code: a.code, message: `code ${a.code}` })); return; }
-        res.writeHead(200).end(JSON.stringify({ school, name: 'I.E. 54321, Puno', channels, mqtt: { url: hub.mqttUrl, username: `box-${school}`, password: boxPassword }, hubKey: key.publicPem, origin: hub.httpUrl }));
+        const sc = a.school ?? school;
+        res.writeHead(200).end(JSON.stringify({ school: sc, name: 'I.E. 54321, Puno', channels, mqtt: { url: hub.mqttUrl, username: `box-${sc}`, password: boxPassword }, hubKey: key.publicPem, origin: hub.httpUrl }));
       });
       return;
     }
@@ -152,7 +154,7 @@ export async function startFakeHub(dir: string, o: { school?: string; channels?:
     let size: number;
     try { size = statSync(file).size; if (!statSync(file).isFile()) throw new Error('dir'); } catch { res.writeHead(404).end(); return; }
     if (path.endsWith('.json') && hub.tamperManifest.has(idOf(path))) {
-      const b = Buffer.from(readFileSync(file, 'utf8').replace(/"title":"[^"]*"/, '"title":"Otra cosa"'));
+      const b = Buffer.from(readFileSync(file, 'utf8').replace(/"title":\s*"[^"]*"/, '"title": "Otra cosa"'));
       res.writeHead(200, { 'content-length': b.length }).end(b); return;
     }
     const sha = /\/blobs\/sha256\/..\/([0-9a-f]{64})$/.exec(path)?.[1];
