@@ -302,7 +302,8 @@ async function runStart(cfg: Config, signal: AbortSignal, enrollCode?: string): 
       `  (código de un solo uso / one-time code: ${edge.setup.token}; también en / also in ${dataPaths(cfg.dataDir).setupToken};\n` +
       '   o en la terminal / or in a terminal: `yachay users add <name> --role admin`)\n');
   }
-  seedSample(edge, cfg, log, signal).catch((err: unknown) => log.warn({ err }, 'sample lesson not queued'));
+  // an enrolled box gets its lessons from the hub: no sample encode competing with the sync
+  if (!edge.sync.creds) seedSample(edge, cfg, log, signal).catch((err: unknown) => log.warn({ err }, 'sample lesson not queued'));
   await stopped;
   await edge.app.stop(String(signal.reason?.message ?? 'signal'));
   process.off('uncaughtException', onException);
