@@ -18,6 +18,7 @@ import type { SyncSettings } from './engine.js';
 import { CatalogMirror } from './mirror.js';
 import { Outbox } from './outbox.js';
 import { Telemetry } from './telemetry.js';
+import { localClock, parseWindow } from './window.js';
 
 /**
  * The box's whole sync side as one service: enrollment (once), then the bridge to the hub's
@@ -79,6 +80,11 @@ export class SyncAgent implements Service {
    * or revoked code throws (start stops with it); an unreachable hub is retried after start.
    */
   async prepare(): Promise<void> {
+    // a bad window or zone is a config error at start, not a silent box that never syncs
+    parseWindow(this.d.cfg.window);
+    try { localClock(Date.now(), this.d.cfg.timeZone); } catch {
+      throw new YachayError('YCH_ERR_CONFIG', `sync.timeZone: unknown time zone "${this.d.cfg.timeZone}" (e.g. America/Lima)`);
+    }
     this.creds = await loadCredentials(this.d.paths.sync);
     if (this.creds) {
       if (this.d.enrollCode) this.d.log.warn({ school: this.creds.school }, 'already enrolled: --enroll ignored (delete DIR/sync/ to enroll again)');

@@ -674,7 +674,59 @@ function loggedIn(body, username, password) {
   $('upload-status').textContent = `Hola / Hello, ${body.username}`;
   $('add-user').hidden = body.role !== 'admin';
   if (body.role === 'admin') listUsers();
+  followHubSync();
   renderMisses(state.lesson);
+}
+
+// ---------- lessons from the hub (issue 9): sync progress and "Pedir / Request" ----------
+
+const SYNC_STATES = { idle: 'Al día / Up to date', waiting: 'Esperando el horario / Waiting for the window', syncing: 'Sincronizando / Syncing', offline: 'Sin enlace al hub / Hub unreachable', unenrolled: 'Caja no inscrita / Box not enrolled' };
+
+async function showHubSync() {
+  const auth = { authorization: `Bearer ${state.token}` };
+  const [s, c] = await Promise.all([
+    fetch('/api/sync', { headers: auth }).then((r) => (r.ok ? r.json() : null)).catch(() => null),
+    fetch('/api/catalog/hub', { headers: auth }).then((r) => (r.ok ? r.json() : null)).catch(() => null),
+  ]);
+  if (!s || !s.enrolled) { $('hub-sync').hidden = true; return; }
+  $('hub-sync').hidden = false;
+  const bytes = s.queue.reduce((n, q) => n + q.bytes, 0);
+  const done = s.queue.reduce((n, q) => n + Math.min(q.done, q.bytes), 0);
+  const next = s.nextWindowAt && s.state !== 'syncing' ? ` · ${new Date(s.nextWindowAt).toLocaleString()}` : '';
+  $('sync-status').textContent = `${SYNC_STATES[s.state] || s.state}${s.queue.length ? ` · ${s.queue.length} en cola / queued` : ''}${next}`;
+  $('sync-progress').hidden = s.state !== 'syncing' || bytes === 0;
+  $('sync-progress').value = bytes ? done / bytes : 0;
+  $('sync-now').hidden = state.role !== 'admin';
+  const items = (c ? c.lessons : []).filter((l) => !l.onBox);
+  $('hub-list').replaceChildren(...items.map((l) => {
+    const li = document.createElement('li');
+    li.textContent = `${l.title} (${mb(l.bytes)} MB) `;
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.textContent = l.requested ? 'Pedida / Requested' : 'Pedir / Request';
+    btn.disabled = l.requested;
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      const res = await fetch(`/api/requests/${encodeURIComponent(l.id)}`, { method: 'POST', headers: auth }).catch(() => null);
+      btn.textContent = res && res.status === 202 ? 'Pedida / Requested' : 'Error';
+    });
+    li.append(btn);
+    return li;
+  }));
+}
+
+async function syncNow() {
+  $('sync-now').disabled = true;
+  await fetch('/api/sync/now', { method: 'POST', headers: { authorization: `Bearer ${state.token}` } }).catch(() => null);
+  $('sync-now').disabled = false;
+  showHubSync();
+}
+
+function followHubSync() {
+  clearInterval(state.syncTimer);
+  showHubSync();
+  // a few bytes every 5 s while the teacher page is open: the progress of a night's sync
+  state.syncTimer = setInterval(() => { if (location.hash === '#/docente' && state.token) showHubSync(); }, 5000);
 }
 
 // ---------- first setup and accounts ----------
@@ -845,6 +897,7 @@ function init() {
   $('upload').addEventListener('submit', upload);
   $('push').addEventListener('submit', pushToClass);
   $('reencode').addEventListener('click', reencode);
+  $('sync-now').addEventListener('click', syncNow);
   window.addEventListener('hashchange', route);
   window.addEventListener('online', () => { setOffline(false); followClass(); });
   window.addEventListener('offline', () => setOffline(true));
