@@ -31,6 +31,8 @@ export interface SyncSettings {
   origin?: string | undefined;
   /** between checks of the window and the catalog */
   tickMs?: number | undefined;
+  /** first wait before retrying a link that brings no bytes (doubles; default 1 s) */
+  retryBaseMs?: number | undefined;
 }
 
 export interface SyncDeps {
@@ -250,18 +252,36 @@ export class SyncService implements Service {
     return fetched;
   }
 
-  /** one blob; a blob whose bytes do not hash right is fetched once more, then named in the error */
+  /**
+   * One blob; a blob whose bytes do not hash right is fetched once more, then named in the error.
+   * A link that drops mid-blob is resumed at once (Range from the .part) as long as each try
+   * brings bytes; a link that brings nothing is tried a few times with backoff, then the pass
+   * ends and the whole sync retries later.
+   */
   private async fetchFile(m: Manifest, f: ManifestFile, item: QueueItem): Promise<number> {
     const url = new URL(originPath.blob(f.sha256), this.origin).href;
-    const onBytes = (n: number): void => { item.done += n; this.progress(false); };
-    for (let attempt = 1; ; attempt++) {
+    let got = 0;
+    const onBytes = (n: number): void => { got += n; item.done += n; this.progress(false); };
+    let total = 0; let idle = 0; let hashRetried = false;
+    const base = this.d.settings.retryBaseMs ?? 1000;
+    for (;;) {
+      got = 0;
       try {
         const r = await fetchBlob({ url, dest: this.blobs.path(f.sha256), sha256: f.sha256, size: f.size, bucket: this.bucket, signal: this.abort.signal, onBytes, idleMs: this.d.idleMs });
-        return r.fetched;
+        return total + r.fetched;
       } catch (err) {
+        total += got;
+        if (isYachayError(err, 'YCH_ERR_HUB_UNREACHABLE') && !this.abort.signal.aborted) {
+          idle = got > 0 ? 0 : idle + 1;
+          if (idle <= 3) {
+            this.log.info({ lessonId: m.id, file: f.path, got, idle }, 'link dropped mid-blob: resuming');
+            await sleep(got > 0 ? Math.min(base, 200) : base * 2 ** (idle - 1), this.abort.signal);
+            continue;
+          }
+        }
         if (isYachayError(err, 'YCH_ERR_PACKAGE_HASH')) {
           item.done = Math.max(0, item.done - f.size);
-          if (attempt < 2) { this.log.warn({ lessonId: m.id, file: f.path }, 'blob altered or damaged on the way: fetched again'); continue; }
+          if (!hashRetried) { hashRetried = true; this.log.warn({ lessonId: m.id, file: f.path }, 'blob altered or damaged on the way: fetched again'); continue; }
           throw new YachayError('YCH_ERR_PACKAGE_HASH', `lesson ${m.id}: file ${f.path} (blob ${f.sha256}) differs from the signed manifest twice: ${(err as Error).message}`, { cause: err });
         }
         throw err;
@@ -288,4 +308,12 @@ export class SyncService implements Service {
       lastReport: this.lastReport ?? null,
     };
   }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = (): void => { clearTimeout(t); reject(signal.reason); };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -36,6 +36,8 @@ export interface FakeHub {
   requests: Array<{ path: string; range?: string | undefined }>;
   /** sha → times a blob is still served with one byte flipped */
   tamperBlob: Map<string, number>;
+  /** sha → the link drops after `after` bytes of a response for this blob, `times` more times */
+  cut: Map<string, { after: number; times: number }>;
   /** ids whose .sig is answered 404 */
   unsigned: Set<string>;
   /** ids whose manifest is served with a changed title (signature no longer matches) */
@@ -90,7 +92,7 @@ export async function startFakeHub(dir: string, o: { school?: string; channels?:
   let mqttLog = '';
   const hub: FakeHub = {
     school, channels, dir, originRoot, publicPem: key.publicPem, mqttPort, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, httpUrl: '', boxPassword,
-    codes: new Map(), requests: [], tamperBlob: new Map(), unsigned: new Set(), tamperManifest: new Set(), seen: [],
+    codes: new Map(), requests: [], tamperBlob: new Map(), cut: new Map(), unsigned: new Set(), tamperManifest: new Set(), seen: [],
     hubClient: undefined as unknown as MqttClient,
     async addLesson(id, lo = {}) {
       const folder = makeLessonFolder(join(dir, 'src', `${id}-${lo.version ?? 1}`), { seed: lo.seed ?? 1, seconds: lo.seconds });
@@ -170,6 +172,13 @@ export async function startFakeHub(dir: string, o: { school?: string; channels?:
       if (start >= size) { res.writeHead(416, { 'content-range': `bytes */${size}` }).end(); return; }
     }
     res.writeHead(status, { 'content-length': end - start + 1, ...(status === 206 ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}) });
+    const cut = sha ? hub.cut.get(sha) : undefined;
+    if (cut && cut.times > 0) {
+      cut.times--;
+      const part = readFileSync(file).subarray(start, Math.min(end + 1, start + cut.after));
+      res.write(part, () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
     createReadStream(file, { start, end }).pipe(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
