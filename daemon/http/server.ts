@@ -12,7 +12,6 @@ import type { Users } from '../users/users.js';
 import type { SetupToken } from '../users/setup-token.js';
 import { ByteCounter, mediaKey, mediaRoutes, recheckCached, storeRealpath } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
-import { HttpFront } from './front.js';
 import { apiRoutes, createMetrics, type ApiOptions, type LessonSource } from './routes/api.js';
 import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
 import { YachayError } from '../errors.js';
@@ -72,30 +71,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let closing = false;
   // built below, once metrics and the byte counter exist; requests only arrive after listen()
   let fast: MediaFastPath | undefined;
-  let front: HttpFront | undefined;
   const app = Fastify({
-    // every connection is read first by HttpFront, which answers segments already in memory
-    // straight from the socket and hands everything else to this Node server (front.ts); the
-    // server's limits and timeouts are set here because Fastify leaves a factory's server alone
+    // one HTTP parser for every request (Node's): segments already in memory are answered from
+    // its request event before Fastify routes, everything else goes on to Fastify. The server's
+    // limits and timeouts are set here because Fastify leaves a factory's server alone.
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
-      const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-        // connections the front handed over still get memory answers, through Node's parser
+      const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, (req, res) => {
+        // Node refuses a request with no Host; RFC 9112 §3.2 also refuses two (a proxy and
+        // this server could disagree on which site is meant)
+        if ((req.headersDistinct.host?.length ?? 0) > 1) {
+          res.writeHead(400, { 'content-type': 'application/json', connection: 'close' })
+            .end('{"error":"YCH_HTTP_BAD_REQUEST","message":"more than one Host header"}');
+          return;
+        }
         if (!fast?.serve(req, res)) handler(req, res);
       });
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.requestTimeout = 0;
       server.setTimeout(CONNECTION_TIMEOUT_MS);
-      const nodeListeners = server.listeners('connection') as Array<(s: Socket) => void>;
-      const f = new HttpFront({
-        answer: (req) => fast?.answerFront(req),
-        handOver: (socket) => { for (const l of nodeListeners) l.call(server, socket); },
-        maxHeadBytes: MAX_HEADER_BYTES,
-        keepAliveMs: KEEP_ALIVE_MS,
-        stallMs: CONNECTION_TIMEOUT_MS,
-      });
-      front = f;
-      server.removeAllListeners('connection');
-      server.on('connection', (socket: Socket) => f.take(socket));
       return server;
     },
     loggerInstance: deps.log,
@@ -125,8 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // whose download finishes are closed as soon as they fall idle
   app.addHook('preClose', async () => {
     closing = true;
-    front?.closeIdle();
-    const sweep = setInterval(() => { app.server.closeIdleConnections(); front?.closeIdle(); }, 100);
+    const sweep = setInterval(() => { app.server.closeIdleConnections(); }, 100);
     sweep.unref();
     app.server.once('close', () => clearInterval(sweep));
   });

@@ -228,3 +228,18 @@ t.test('cross-site writes are refused; /metrics is for the box and its operators
   const teacher = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD } })).json().token as string;
   t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23', headers: { authorization: `Bearer ${teacher}` } })).statusCode, 403, 'a teacher does not');
 });
+
+// issue 10, item 11: one HTTP parser (Node's) for every request, with RFC 9112's Host rules,
+// also for a segment already answered from memory
+t.test('no Host or two Host headers get 400, for a cached segment as for any route', async (t) => {
+  const f = await fixture(t);
+  const port = Number(new URL(f.url).port);
+  const seg = '/media/les1/v0/seg_00000.m4s';
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status, 200, 'a good request');
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status, 200, 'again, from memory');
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nConnection: close\r\n\r\n`)).status, 400, 'no Host');
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n`)).status, 400, 'two Host headers');
+  t.equal((await raw(port, `GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n`)).status, 400, 'two Host headers, any route');
+  const smuggle = await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`);
+  t.equal(smuggle.status, 400, 'Content-Length with Transfer-Encoding');
+});
