@@ -42,6 +42,8 @@ export interface AppDeps {
   now?: () => number;
   /** while the box has no admin: the one-time token that creates it */
   setup?: SetupToken;
+  /** how long a request other than an upload may take to send its body (default 30 s) */
+  bodyTimeoutMs?: number;
   /** failed logins per address, shared with the broker (default: one of its own) */
   limiter?: LoginLimiter;
   /** queues a re-encode with more quality of a published lesson (POST /api/lessons/:id/reencode) */
@@ -60,6 +62,8 @@ const CONNECTION_TIMEOUT_MS = 120_000;
 const KEEP_ALIVE_MS = 5_000;
 /** JSON bodies (login); uploads stream past this with their own limit. */
 const JSON_BODY_LIMIT = 64 * 1024;
+/** a request other than an upload sends its body (at most JSON_BODY_LIMIT) within this */
+const BODY_TIMEOUT_MS = 30_000;
 
 /**
  * The LAN server's Fastify instance with every route, not listening: tests call inject() on it,
@@ -139,6 +143,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     if (foreign) throw new HttpError(403, 'YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
   });
+
+  // Node's requestTimeout is one number for the whole server and uploads need hours, so it is
+  // off; every other request must deliver its (small) body within BODY_TIMEOUT_MS, or a
+  // client trickling a login body byte by byte would hold its socket and memory for good
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/api/uploads')) return;
+    const raw = req.raw;
+    if (raw.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) return;
+    const timer = setTimeout(() => { if (!raw.complete) raw.socket.destroy(); }, bodyTimeoutMs);
+    timer.unref();
+    raw.once('end', () => clearTimeout(timer));
+    raw.once('close', () => clearTimeout(timer));
+  });
+
+  // the page's session answer carries a student MQTT token: behind the same login as the lessons
+  if (deps.cfg.studentsNeedLogin) {
+    app.addHook('onRequest', async (req) => { if (req.url.split('?')[0] === '/api/session') sessions.require(req); });
+  }
 
   app.addHook('onResponse', async (req, reply) => {
     metrics.requests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
