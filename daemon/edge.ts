@@ -9,6 +9,7 @@ import { Users } from './users/users.js';
 import { SetupToken } from './users/setup-token.js';
 import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
+import { checkPublished } from './catalog/package-check.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
@@ -49,6 +50,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   const users = new Users(db);
   const setup = await SetupToken.forBox(users, paths.setupToken);
   const lessons = new Lessons(db);
+  for (const b of await checkPublished(lessons, paths.store)) log.warn(b, 'published lesson is damaged: marked failed');
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
   // one count of failed logins per address, whether the password came over HTTP or MQTT
   const limiter = new LoginLimiter(cfg.http.loginAttemptsPerMinute, 60_000);
