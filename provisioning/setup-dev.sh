@@ -42,7 +42,10 @@ if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
 
 stamp=node_modules/.yachay-lock.sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+if [ -L node_modules ]; then
+  # a second checkout sharing another's install: npm ci here would empty that install
+  say "node_modules is a link to a shared install: not touched"
+elif [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing npm dependencies (npm ci, ~2-3 min the first time)"
   npm ci --no-audit --no-fund >&2
   echo "$want" > "$stamp"
