@@ -23,6 +23,10 @@ Uso / usage:
   yachay export <id>... --to DIR                  lecciones del hub a una memoria USB / hub lessons to a USB drive
   yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
                                                   / install from a USB drive (signature and sha256 checked)
+  yachay backup --to DIR [--with-content] [--keep N]
+                                                  copia de la caja (base de datos, inscripción, modelos)
+                                                  / back up the box's state while it runs
+  yachay restore --from DIR [--force]             restaura una copia / restore a backup
   yachay check-config                             valida la configuración / validate the config
   yachay models check|list|train|rollback|collect|export-data|import-data
                                                   modelos del plan / the plan's models (yachay models --help)
@@ -58,6 +62,10 @@ const OPTIONS = {
   'mqtt-ws-port': { type: 'string' },
   to: { type: 'string' },
   'hub-key': { type: 'string' },
+  from: { type: 'string' },
+  'with-content': { type: 'boolean', default: false },
+  keep: { type: 'string' },
+  force: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -146,6 +154,14 @@ export async function main(argv: string[]): Promise<number> {
         const { importCommand } = await import('./pkg/cli.js');
         if (rest.length > 1) throw new YachayError('YCH_ERR_USAGE', 'import takes one folder');
         return await importCommand(cfg.dataDir, rest[0], values['hub-key'], { quiet: values.quiet, signal: abort.signal });
+      }
+      case 'backup': {
+        const { backupCommand } = await import('./backup/cli.js');
+        return await backupCommand(cfg.dataDir, { to: values.to, withContent: values['with-content'], keep: values.keep, configFile: values.config ?? process.env.YACHAY_CONFIG, quiet: values.quiet });
+      }
+      case 'restore': {
+        const { restoreCommand } = await import('./backup/cli.js');
+        return await restoreCommand(cfg.dataDir, { from: values.from ?? rest[0], force: values.force, quiet: values.quiet });
       }
       case 'users': {
         const { usersCommand } = await import('./users/cli.js');
