@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
+import { systemdNotifier } from './util/sd-notify.js';
 import { YachayError, isYachayError } from './errors.js';
 import { killAllChildren } from './optimize/ffmpeg.js';
 import { dataPaths } from './paths.js';
@@ -290,6 +291,15 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
     signal.removeEventListener('abort', cancelStart);
   }
   if (signal.aborted) { await edge.app.stop('stopped while starting'); return edge.app.exitCode; }
+  // under systemd (Type=notify): ready now; a watchdog ping every half period while the event
+  // loop turns and the database answers, so a hung box is restarted instead of sitting silent
+  const sd = systemdNotifier(process.env, (err) => log.warn({ err }, 'systemd notify failed'));
+  sd.send(`READY=1\nSTATUS=${edge.http.url}`);
+  const watchdog = sd.watchdogMs === undefined ? undefined : setInterval(() => {
+    if (edge.app.health().db) sd.send('WATCHDOG=1');
+  }, sd.watchdogMs);
+  watchdog?.unref();
+  signal.addEventListener('abort', () => { clearInterval(watchdog); sd.send('STOPPING=1'); }, { once: true });
   const url = edge.http.url;
   process.stderr.write(`yachay: lista / ready — ${url}  (MQTT ${edge.broker.ports.tcp}, WebSocket ${edge.broker.ports.ws})\n`);
   const lan = edge.http.lanUrls.filter((u) => u !== url);

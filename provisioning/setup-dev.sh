@@ -53,10 +53,10 @@ else
   say "npm dependencies up to date"
 fi
 
-# Two addons come out of one build (analysis kernels, TensorFlow Lite binding): rebuild when
+# Three addons come out of one build (analysis kernels, TensorFlow Lite binding, sd_notify): rebuild when
 # either is missing or older than a source file.
 native_stale=0
-for addon in native/build/Release/yachay_native.node native/build/Release/yachay_tflite.node; do
+for addon in native/build/Release/yachay_native.node native/build/Release/yachay_tflite.node native/build/Release/yachay_sys.node; do
   if [ ! -f "$addon" ] || [ -n "$(find native/src native/binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
     native_stale=1
   fi
