@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3
-  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget)
+  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget systemd)
 if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
 APT_PKGS+=("$@")
 
