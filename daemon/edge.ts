@@ -17,6 +17,7 @@ import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
 import { publicJobEvent } from './jobs/public-event.js';
 import { BrokerService } from './broker/broker.js';
 import { GovernorService } from './telemetry/governor.js';
+import { registerBoxMetrics } from './telemetry/metrics.js';
 import { HttpService } from './http/server.js';
 import { registerPlayer } from './http/player.js';
 import { makeSampleLecture } from './sample/lecture.js';
@@ -79,10 +80,13 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       recordEncodes: (rows) => recordEncodes(db, rows),
     }) },
   });
+  // watches temperature and power from the start; it only ever pauses encodes, never serving
+  const governor = new GovernorService(cfg.jobs.governor ?? DEFAULT_GOVERNOR, log.child({ svc: 'governor' }));
   let app: App | undefined;
   const http = new HttpService({
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
     uploads: paths.uploads, sources: paths.sources, setup, limiter,
+    metrics: (registry) => registerBoxMetrics(registry, { db, dataDir: paths.root, governor }),
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: (from) => broker.issueStudentToken(from) })],
@@ -104,8 +108,6 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       return { lessonId: lesson.id };
     },
   });
-  // watches temperature and power from the start; it only ever pauses encodes, never serving
-  const governor = new GovernorService(cfg.jobs.governor ?? DEFAULT_GOVERNOR, log.child({ svc: 'governor' }));
   const services: Service[] = [dbSvc, governor, broker, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
   return { app, http, broker, worker, lessons, queue, users, setup };

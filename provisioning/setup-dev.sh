@@ -5,14 +5,15 @@
 #                 g++/make/python3 (native addon), mosquitto clients (broker tests), chromium
 #                 (web player test), cross compiler + qemu (NEON test, x86 only), postgresql +
 #                 mosquitto (the hub's catalog and broker), iproute2 (sync fault tests in network
-#                 namespaces), rsync + nginx + wget (bench:sync's peers)
+#                 namespaces), rsync + nginx + wget (bench:sync's peers),
+#                 prometheus (alert rules and a scrape of a running box), systemd (unit checks)
 #   npm ci (pinned dependencies) and the native analysis addon (npm's prepare step).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3
-  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget systemd)
+  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget systemd prometheus)
 if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
 APT_PKGS+=("$@")
 
