@@ -3,7 +3,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ownSchemaFor, validateOwn } from './crd-schemas.js';
 import { checkContainerfile } from './containerfile.js';
-import { checkPolicies, checkReferences, memoryLimitTotal, type Problem } from './policy.js';
+import { checkHostAccess, checkPolicies, checkReferences, memoryLimitTotal, type Problem } from './policy.js';
 import { containersOf, isObj, loadYamlFile, parseImage, podSpecs, renderKustomization, type K8sObject } from './render.js';
 import { validateObject } from './schema.js';
 
@@ -22,7 +22,7 @@ const GiB = 2 ** 30;
 
 const what = (o: K8sObject): string => `${o.apiVersion} ${o.kind} ${o.metadata.name}`;
 
-interface BundleOpts { requireDefaultDeny: boolean; memoryBudgetGiB?: number; board?: string; collect: K8sObject[] }
+interface BundleOpts { requireDefaultDeny: boolean; allowHostPorts?: boolean; memoryBudgetGiB?: number; board?: string; collect: K8sObject[] }
 
 async function checkObjects(bundle: string, objects: K8sObject[], opts: BundleOpts): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
@@ -31,7 +31,7 @@ async function checkObjects(bundle: string, objects: K8sObject[], opts: BundleOp
   for (const o of objects) {
     const own = ownSchemaFor(o.apiVersion, o.kind);
     const problems: Problem[] = (own ? validateOwn(own, o) : validateObject(o)).map((m) => ({ rule: 'schema', message: m.replace(/^schema: /, '') }));
-    problems.push(...checkPolicies(o), ...(refs.get(o) ?? []));
+    problems.push(...checkPolicies(o), ...checkHostAccess(o, opts.allowHostPorts === true), ...(refs.get(o) ?? []));
     if (!problems.length) lines.push({ ok: true, bundle, what: what(o) });
     for (const p of problems) lines.push({ ok: false, bundle, what: what(o), rule: p.rule, message: p.message });
   }
@@ -115,12 +115,12 @@ async function fleetLines(root: string, collect: K8sObject[]): Promise<CheckLine
     boards.forEach((b) => claimed.add(b));
     const smallest = boards.reduce((a, b) => (budget(b) < budget(a) ? b : a), boards[0] ?? '');
     const dir = t.kustomize?.dir ?? (fleet.kustomize as { dir: string }).dir;
-    lines.push(...await bundleLines(`fleet:${t.name}`, () => renderKustomization(join(root, dir)), { requireDefaultDeny: false, memoryBudgetGiB: budget(smallest), board: smallest, collect }));
+    lines.push(...await bundleLines(`fleet:${t.name}`, () => renderKustomization(join(root, dir)), { requireDefaultDeny: false, allowHostPorts: true, memoryBudgetGiB: budget(smallest), board: smallest, collect }));
   }
   const rest = allBoards.filter((b) => !claimed.has(b));
   if (rest.length) {
     const smallest = rest.reduce((a, b) => (budget(b) < budget(a) ? b : a), rest[0]!);
-    lines.push(...await bundleLines('fleet:default', () => renderKustomization(join(root, (fleet.kustomize as { dir: string }).dir)), { requireDefaultDeny: false, memoryBudgetGiB: budget(smallest), board: smallest, collect }));
+    lines.push(...await bundleLines('fleet:default', () => renderKustomization(join(root, (fleet.kustomize as { dir: string }).dir)), { requireDefaultDeny: false, allowHostPorts: true, memoryBudgetGiB: budget(smallest), board: smallest, collect }));
   }
   return lines;
 }
@@ -130,7 +130,7 @@ export async function runChecks(opts: { root: string; containerfile: string }): 
   const lines: CheckLine[] = [];
   const collect: K8sObject[] = [];
   // the edge overlay must fit the smallest board a school gets
-  lines.push(...await bundleLines('edge', () => renderKustomization(join(root, 'overlays', 'edge')), { requireDefaultDeny: false, memoryBudgetGiB: budget('rpi4-4gb'), board: 'rpi4-4gb', collect }));
+  lines.push(...await bundleLines('edge', () => renderKustomization(join(root, 'overlays', 'edge')), { requireDefaultDeny: false, allowHostPorts: true, memoryBudgetGiB: budget('rpi4-4gb'), board: 'rpi4-4gb', collect }));
   lines.push(...await bundleLines('hub', () => renderKustomization(join(root, 'overlays', 'hub')), { requireDefaultDeny: true, collect }));
   lines.push(...await fleetLines(root, collect));
   // boxes and hub speak one protocol version: every overlay runs the same yachay release

@@ -63,7 +63,7 @@ function refused(t: Test, lines: CheckLine[], bundle: string, what: string, rule
 
 t.test('the repository passes: exit 0, one ok line per object', async (t) => {
   const r = await runCli([]);
-  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.equal(r.code, 0, 'exit 0', { output: r.stdout + r.stderr });
   const lines = r.stdout.trim().split('\n');
   t.notOk(lines.some((l) => l.startsWith('FAIL')), 'no FAIL line');
   for (const want of [
@@ -121,11 +121,14 @@ t.test('a privileged or root container is refused, whatever the way', async (t) 
   await editYaml(join(c.root, 'overlays/hub/app/origin.yaml'), 'Deployment', 'yachay-origin', (d) => {
     d.spec.template.spec.hostNetwork = true;
     d.spec.template.spec.volumes.push({ name: 'host', hostPath: { path: '/' } });
+    d.spec.template.spec.containers[0].ports[0].hostPort = 80;
   });
+  await editYaml(join(c.root, 'overlays/hub/app/namespace.yaml'), 'Namespace', 'yachay-hub', (d) => { d.metadata.labels = { 'pod-security.kubernetes.io/enforce': 'baseline' }; });
   const lines = await runChecks(c);
   for (const rule of ['not-privileged', 'no-privilege-escalation', 'read-only-root', 'capabilities']) refused(t, lines, 'edge', 'Deployment yachay', rule);
   for (const rule of ['run-as-non-root', 'seccomp']) refused(t, lines, 'hub', 'StatefulSet yachay-postgres', rule);
-  for (const rule of ['host-namespaces', 'no-hostpath']) refused(t, lines, 'hub', 'Deployment yachay-origin', rule);
+  for (const rule of ['host-namespaces', 'no-hostpath', 'host-ports']) refused(t, lines, 'hub', 'Deployment yachay-origin', rule);
+  refused(t, lines, 'hub', 'Namespace yachay-hub', 'pod-security');
 });
 
 t.test('an invalid field is refused: wrong type, misspelt name, bad CRD fields', async (t) => {

@@ -70,6 +70,31 @@ export function checkPolicies(o: K8sObject): Problem[] {
   return out;
 }
 
+/**
+ * hostPort only where the bundle needs it (the school box's LAN ports), and a namespace's
+ * Pod Security level to match: "restricted" enforced, or, where hostPorts exist (which Pod
+ * Security forbids), at least warned and audited.
+ */
+export function checkHostAccess(o: K8sObject, allowHostPorts: boolean): Problem[] {
+  const out: Problem[] = [];
+  if (!allowHostPorts) {
+    for (const pod of podSpecs(o)) {
+      for (const { c } of containersOf(pod)) {
+        for (const p of (Array.isArray(c.ports) ? c.ports : []) as Json[]) {
+          if (p.hostPort) out.push({ rule: 'host-ports', message: `container ${String(c.name)}: hostPort ${String(p.hostPort)} (only the edge bundle may bind the node's ports)` });
+        }
+      }
+    }
+  }
+  if (o.kind === 'Namespace') {
+    const labels = o.metadata.labels ?? {};
+    const level = (mode: string): string | undefined => labels[`pod-security.kubernetes.io/${mode}`];
+    const ok = level('enforce') === 'restricted' || (allowHostPorts && level('warn') === 'restricted' && level('audit') === 'restricted');
+    if (!ok) out.push({ rule: 'pod-security', message: allowHostPorts ? 'needs pod-security enforce=restricted, or warn and audit=restricted' : 'needs pod-security.kubernetes.io/enforce: restricted' });
+  }
+  return out;
+}
+
 /** bytes in a Kubernetes quantity (memory: Ki/Mi/Gi/Ti, k/M/G/T, plain) */
 export function quantityBytes(q: unknown): number {
   const m = /^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q));
