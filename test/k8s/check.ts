@@ -167,8 +167,8 @@ async function main(argv: string[]): Promise<number> {
   for (const l of lines) console.log(formatLine(l));
   const failed = lines.filter((l) => !l.ok);
   console.log(failed.length
-    ? `k8s:check: ${failed.length} problem(s) in ${lines.length} checks / ${failed.length} problema(s)`
-    : `k8s:check: ${lines.length} checks passed / ${lines.length} comprobaciones correctas`);
+    ? `k8s:check: ${failed.length} problema(s) en ${lines.length} comprobaciones / ${failed.length} problem(s) in ${lines.length} checks`
+    : `k8s:check: ${lines.length} comprobaciones correctas / ${lines.length} checks passed`);
   return failed.length ? 1 : 0;
 }
 

@@ -80,7 +80,7 @@ t.test('the repository passes: exit 0, one ok line per object', async (t) => {
     'ok  image  Containerfile',
   ]) t.ok(lines.includes(want), want);
   t.match(r.stdout, /ok {2}edge {2}memory limits [\d.]+ GiB of a 2\.75 GiB budget/);
-  t.match(lines.at(-1), /^k8s:check: \d+ checks passed/);
+  t.match(lines.at(-1), /^k8s:check: \d+ comprobaciones correctas \/ \d+ checks passed$/);
 });
 
 t.test('an untouched copy passes (the copies below fail only for what they break)', async (t) => {
@@ -201,5 +201,5 @@ t.test('the command exits non-zero and names the object and the rule', async (t)
   const r = await runCli(['--root', c.root, '--containerfile', c.containerfile]);
   t.equal(r.code, 1);
   t.match(r.stdout, /^FAIL {2}hub {2}apps\/v1 Deployment yachay-origin {2}\[image-pinned\] container nginx: nginxinc\/nginx-unprivileged:latest uses a moving tag$/m);
-  t.match(r.stdout, /k8s:check: 1 problem\(s\)/);
+  t.match(r.stdout, /k8s:check: 1 problema\(s\) en \d+ comprobaciones \/ 1 problem\(s\) in \d+ checks/);
 });
