@@ -16,6 +16,7 @@ import type { JobEvent } from './jobs/worker.js';
 import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
 import { publicJobEvent } from './jobs/public-event.js';
 import { BrokerService } from './broker/broker.js';
+import { GovernorService } from './telemetry/governor.js';
 import { HttpService } from './http/server.js';
 import { registerPlayer } from './http/player.js';
 import { makeSampleLecture } from './sample/lecture.js';
@@ -38,6 +39,8 @@ export interface Edge {
   /** the first admin's one-time token while the box has none */
   setup: SetupToken;
 }
+
+const DEFAULT_GOVERNOR = { thermalFiles: ['/sys/class/thermal/thermal_zone0/temp'], throttledFile: '/sys/devices/platform/soc/soc:firmware/get_throttled', hotC: 80, resumeC: 70, intervalMs: 5000 };
 
 export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edge> {
   // a missing or altered model stops the box here, not in the middle of a teacher's upload
@@ -101,7 +104,9 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       return { lessonId: lesson.id };
     },
   });
-  const services: Service[] = [dbSvc, broker, worker, http];
+  // watches temperature and power from the start; it only ever pauses encodes, never serving
+  const governor = new GovernorService(cfg.jobs.governor ?? DEFAULT_GOVERNOR, log.child({ svc: 'governor' }));
+  const services: Service[] = [dbSvc, governor, broker, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
   return { app, http, broker, worker, lessons, queue, users, setup };
 }

@@ -47,6 +47,27 @@ const live = new Set<ChildProcess>();
  */
 const PDEATHSIG = process.platform === 'linux' && existsSync('/usr/bin/setpriv');
 
+let paused = false;
+
+/**
+ * The thermal governor's brake: every running ffmpeg (and the ones started while paused) is
+ * stopped with SIGSTOP and continued with SIGCONT. The web server is never slowed; an encode
+ * just takes longer on a hot afternoon.
+ */
+export function pauseEncodes(): void {
+  paused = true;
+  for (const child of live) killGroup(child, 'SIGSTOP');
+}
+
+export function resumeEncodes(): void {
+  paused = false;
+  for (const child of live) killGroup(child, 'SIGCONT');
+}
+
+export function encodesPaused(): boolean {
+  return paused;
+}
+
 /** Kill every ffmpeg still running (used on a second Ctrl-C and at exit). */
 export function killAllChildren(): void {
   for (const child of live) killGroup(child, 'SIGKILL');
@@ -76,6 +97,7 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
       return;
     }
     live.add(child);
+    if (paused) killGroup(child, 'SIGSTOP');
     const out: Buffer[] = [];
     let err = '';
     let progressBuf = '';
@@ -104,6 +126,8 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
     const onAbort = (): void => {
       aborted = true;
       killGroup(child, 'SIGINT');
+      // a child stopped by the governor cannot act on SIGINT until it is continued
+      if (paused) killGroup(child, 'SIGCONT');
       killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), opts.killGraceMs ?? 2000);
       killTimer.unref();
     };
