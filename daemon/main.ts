@@ -21,6 +21,8 @@ Uso / usage:
   yachay users add <name> [--role admin|teacher|device]
                                                   crea una cuenta (contraseña por teclado o stdin)
   yachay users list | users remove <name>
+  yachay lessons list | lessons delete <id> | lessons retry <id>
+                                                  lecciones de la caja / the box's lessons
   yachay export <id>... --to DIR                  lecciones del hub a una memoria USB / hub lessons to a USB drive
   yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
                                                   / install from a USB drive (signature and sha256 checked)
@@ -155,6 +157,10 @@ export async function main(argv: string[]): Promise<number> {
         const { importCommand } = await import('./pkg/cli.js');
         if (rest.length > 1) throw new YachayError('YCH_ERR_USAGE', 'import takes one folder');
         return await importCommand(cfg.dataDir, rest[0], values['hub-key'], { quiet: values.quiet, signal: abort.signal });
+      }
+      case 'lessons': {
+        const { lessonsCommand } = await import('./catalog/cli.js');
+        return await lessonsCommand(cfg.dataDir, rest);
       }
       case 'backup': {
         const { backupCommand } = await import('./backup/cli.js');
