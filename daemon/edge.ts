@@ -9,11 +9,15 @@ import { Users } from './users/users.js';
 import { SetupToken } from './users/setup-token.js';
 import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
+import { checkPublished } from './catalog/package-check.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
 import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
+import { publicJobEvent } from './jobs/public-event.js';
 import { BrokerService } from './broker/broker.js';
+import { GovernorService } from './telemetry/governor.js';
+import { registerBoxMetrics } from './telemetry/metrics.js';
 import { HttpService } from './http/server.js';
 import { registerPlayer } from './http/player.js';
 import { makeSampleLecture } from './sample/lecture.js';
@@ -46,6 +50,8 @@ export interface EdgeOptions {
   enrollCode?: string | undefined;
 }
 
+const DEFAULT_GOVERNOR = { thermalFiles: ['/sys/class/thermal/thermal_zone0/temp'], throttledFile: '/sys/devices/platform/soc/soc:firmware/get_throttled', hotC: 80, resumeC: 70, intervalMs: 5000 };
+
 export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOptions = {}): Promise<Edge> {
   // a missing or altered model stops the box here, not in the middle of a teacher's upload
   verifyModels(Object.entries(cfg.optimize.models).filter(([, on]) => on).map(([id]) => id));
@@ -57,6 +63,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
   const users = new Users(db);
   const setup = await SetupToken.forBox(users, paths.setupToken);
   const lessons = new Lessons(db);
+  for (const b of await checkPublished(lessons, paths.store)) log.warn(b, 'published lesson is damaged: marked failed');
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
   // enrollment first: a refused code stops the start here; the enrolled school names the topics
   let broker: BrokerService | undefined;
@@ -80,7 +87,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     }
     if (e.state === 'done' || e.state === 'dead') lastProgress.delete(e.id);
     if (broker?.healthy()) {
-      broker.publish(jobTopic(e), JSON.stringify(e), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
+      broker.publish(jobTopic(e), JSON.stringify(publicJobEvent(e)), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
     }
   };
   const worker = new WorkerService({
@@ -90,10 +97,13 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
       recordEncodes: (rows) => recordEncodes(db, rows),
     }) },
   });
+  // watches temperature and power from the start; it only ever pauses encodes, never serving
+  const governor = new GovernorService(cfg.jobs.governor ?? DEFAULT_GOVERNOR, log.child({ svc: 'governor' }));
   let app: App | undefined;
   const http = new HttpService({
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
     uploads: paths.uploads, sources: paths.sources, setup, limiter,
+    metrics: (registry) => registerBoxMetrics(registry, { db, dataDir: paths.root, governor }),
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [
@@ -119,7 +129,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     },
   });
   // the sync after the broker (it relays into it), before HTTP (whose routes show its state)
-  const services: Service[] = [dbSvc, broker, sync, worker, http];
+  const services: Service[] = [dbSvc, governor, broker, sync, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
   return { app, http, broker, worker, lessons, queue, users, setup, sync };
 }
