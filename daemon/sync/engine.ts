@@ -145,7 +145,8 @@ export class SyncService implements Service {
   /** a box woken in 1970 asks the origin for the time before deciding whether it is night */
   private async learnTime(): Promise<void> {
     try {
-      const r = await fetchBytes(this.origin, { signal: this.abort.signal, maxBytes: 1 << 16, idleMs: 30_000 });
+      // any answer carries a Date header; a small path, not the hub's front page
+      const r = await fetchBytes(new URL('manifests/', this.origin).href, { signal: this.abort.signal, maxBytes: 1 << 20, idleMs: 30_000 });
       this.clock.observe(r.date);
     } catch (err) {
       this.log.debug({ err }, 'origin time not known yet');
