@@ -44,7 +44,7 @@ function newSlot(t: number, prev: number, fps: number): boolean {
 export interface EncodeWindow { from: number; to: number }
 
 /** The same rule as selectExpr(), run here to know which output frame starts each shot. */
-export function simulateSelect(plan: Plan, r: RenditionPlan, win?: EncodeWindow): { total: number; firstFrame: number[] } {
+export function simulateSelect(plan: Plan, r: RenditionPlan, win?: EncodeWindow, times?: number[]): { total: number; firstFrame: number[] } {
   const F = plan.baseFps;
   const n = Math.floor(plan.duration * F + EPS);
   const firstFrame = plan.shots.map(() => -1);
@@ -62,6 +62,7 @@ export function simulateSelect(plan: Plan, r: RenditionPlan, win?: EncodeWindow)
     const atEnd = t >= e - 1 / F - EPS && t < e - EPS;
     if (Number.isNaN(prev) || (!win && k < LEAD_FRAMES) || atStart || atEnd || newSlot(t, prev, r.shots[i]!.fps)) {
       if (firstFrame[i] === -1) firstFrame[i] = out;
+      times?.push(t);
       prev = t;
       out++;
     }

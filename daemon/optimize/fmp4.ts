@@ -152,14 +152,17 @@ export function moveFragment(buf: Buffer, delta: number, sequence: number): Buff
  * times; ffmpeg's MP4 reader drops a sample whose decode time does not increase) and never
  * after a sample's own presentation time. Decode times follow x264's own rule (the presentation
  * times in order, a reorder depth behind), squeezed at the edges only where a neighbour is
- * closer. Undefined when the samples cannot fit.
+ * closer. `keyShownAt` presents the first sample (the keyframe) earlier than the others' shift
+ * says, as ffmpeg did in the encode being replaced. Undefined when the samples cannot fit.
  */
-export function retimeFragment(buf: Buffer, want: { firstPts: number; sequence: number; after: number; before: number }): Buffer | undefined {
+export function retimeFragment(buf: Buffer, want: { firstPts: number; sequence: number; after: number; before: number; keyShownAt?: number | undefined }): Buffer | undefined {
   const f = readFragment(buf);
   const n = f.samples.length;
   if (n === 0 || f.samples.some((x) => x.durationAt === undefined || x.ctsAt === undefined)) return undefined;
   const delta = want.firstPts - firstPts(f);
   const pts = f.samples.map((x) => x.pts + delta);
+  // the keyframe may be shown earlier than its time, as the encode it replaces showed it
+  if (want.keyShownAt !== undefined && want.keyShownAt <= pts[0]! && pts.every((p, i) => i === 0 || p > want.keyShownAt!)) pts[0] = want.keyShownAt;
   const sorted = [...pts].sort((a, b) => a - b);
   let depth = 0;
   while (depth < n && pts.some((p, i) => i >= depth && sorted[i - depth]! > p)) depth++;

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { YachayError } from '../errors.js';
-import { VIDEO_DELAY_FRAMES, runGraph, windowArgs } from './encode.js';
+import { VIDEO_DELAY_FRAMES, runGraph, simulateSelect, windowArgs } from './encode.js';
 import { run } from './ffmpeg.js';
 import { firstPts, readFragment, readInit, retimeFragment, withSampleDurations } from './fmp4.js';
 import type { InitInfo } from './fmp4.js';
@@ -31,6 +31,8 @@ export interface SegmentSpan {
   /** its first and last decode times (a new fragment's must fit between the neighbours') */
   firstDts: number;
   lastDts: number;
+  /** its latest presentation time */
+  lastPts: number;
 }
 
 export interface RenditionSpans { init: InitInfo; spans: SegmentSpan[] }
@@ -48,20 +50,36 @@ export async function firstFrameTime(input: string, baseFps: number, signal?: Ab
   return Math.round(rel * baseFps) / baseFps;
 }
 
-export async function segmentSpans(dir: string, plan: Pick<Plan, 'baseFps' | 'duration'>, firstFrame = 0): Promise<RenditionSpans> {
+/**
+ * The segments of the rendition `rid` that `plan` encoded, with the source time of each one's
+ * first frame. A frame is presented x264's delay after its time (the fMP4 has no edit list),
+ * except that a segment's keyframe can be presented earlier, right after the frame before it
+ * (ffmpeg clamps it there): so the time is the first frame the plan selected at or after it.
+ */
+export async function segmentSpans(dir: string, plan: Plan, rid: string, firstFrame = 0): Promise<RenditionSpans> {
   const pl = await readMediaPlaylist(join(dir, 'index.m3u8'));
   if (!pl) throw new YachayError('YCH_ERR_IO', `${dir}: not a rendition with an init section`);
+  const r = plan.renditions.find((x) => x.id === rid);
+  if (!r) throw new YachayError('YCH_ERR_IO', `the plan has no rendition ${rid}`);
   const init = readInit(await readFile(join(dir, pl.init)));
   const F = plan.baseFps;
+  const selected: number[] = [];
+  simulateSelect(plan, r, undefined, selected);
   const spans: SegmentSpan[] = [];
+  let k = 0;
   for (const s of pl.segments) {
     const f = readFragment(await readFile(join(dir, s.file)));
     const pts = firstPts(f);
-    // the fMP4 has no edit list: frames are presented x264's delay after the first one's time
-    const from = Math.round((pts / init.timescale + firstFrame) * F - VIDEO_DELAY_FRAMES) / F;
-    spans.push({ file: s.file, from, to: plan.duration, pts, sequence: f.sequence, firstDts: f.baseDts, lastDts: f.samples[f.samples.length - 1]?.dts ?? f.baseDts });
+    const shown = (pts / init.timescale + firstFrame) - VIDEO_DELAY_FRAMES / F;
+    while (k < selected.length && selected[k]! < shown - 0.25 / F) k++;
+    const from = selected[k] ?? Math.round(shown * F) / F;
+    spans.push({ file: s.file, from, to: plan.duration, pts, sequence: f.sequence, firstDts: f.baseDts, lastDts: f.samples[f.samples.length - 1]?.dts ?? f.baseDts, lastPts: Math.max(...f.samples.map((x) => x.pts)) });
   }
-  for (let i = 0; i + 1 < spans.length; i++) spans[i]!.to = spans[i + 1]!.from;
+  // a segment ends where the next one's keyframe is shown: frames after that would overlap it
+  for (let i = 0; i + 1 < spans.length; i++) {
+    const next = spans[i + 1]!;
+    spans[i]!.to = Math.min(next.from, Math.ceil(((next.pts / init.timescale + firstFrame) - VIDEO_DELAY_FRAMES / F) * F - 1e-6) / F);
+  }
   return { init, spans };
 }
 
@@ -104,11 +122,12 @@ export class SpliceRefused extends YachayError {
  * The replaced paths go to opts.replaced (their old files are under keepDir). Throws
  * SpliceRefused when a new segment would not fit (that segment is then left as it was).
  */
-export async function spliceSegments(plan: Plan, input: string, pkgDir: string, rid: string, indices: readonly number[], opts: SpliceOptions): Promise<void> {
+export async function spliceSegments(before: Plan, plan: Plan, input: string, pkgDir: string, rid: string, indices: readonly number[], opts: SpliceOptions): Promise<void> {
   const r = plan.renditions.find((x) => x.id === rid);
   if (!r) throw new SpliceRefused(`no rendition ${rid}`);
   const dir = join(pkgDir, rid);
-  const { init, spans } = await segmentSpans(dir, plan, await firstFrameTime(input, plan.baseFps, opts.signal));
+  const firstFrame = await firstFrameTime(input, plan.baseFps, opts.signal);
+  const { init, spans } = await segmentSpans(dir, before, rid, firstFrame);
   if (!init.avcC) throw new SpliceRefused('the init section has no avcC');
   const work = join(pkgDir, `.splice-${rid}`);
   const replaced = opts.replaced;
@@ -130,13 +149,16 @@ export async function spliceSegments(plan: Plan, input: string, pkgDir: string, 
       const f = readFragment(buf);
       if (!f.samples[0]?.key) throw new SpliceRefused('the new segment does not start with a keyframe');
       const prev = spans[i - 1]; const next = spans[i + 1];
-      const moved = retimeFragment(buf, { firstPts: span.pts, sequence: span.sequence, after: prev ? prev.lastDts : -1, before: next ? next.firstDts : Number.MAX_SAFE_INTEGER });
+      // the new keyframe is shown at its own time (the old one may have been clamped earlier)
+      const keyPts = Math.round((span.from - firstFrame + VIDEO_DELAY_FRAMES / plan.baseFps) * init.timescale);
+      const moved = retimeFragment(buf, { firstPts: keyPts, keyShownAt: span.pts, sequence: span.sequence, after: prev ? prev.lastDts : -1, before: next ? next.firstDts : Number.MAX_SAFE_INTEGER });
       if (!moved) throw new SpliceRefused(`segment ${span.file}: the new frames do not fit between its neighbours' decode times`);
       const check = readFragment(moved);
-      if (firstPts(check) !== span.pts) throw new SpliceRefused('the new segment does not start where the old one did');
+      if (firstPts(check) !== span.pts || (prev !== undefined && firstPts(check) <= prev.lastPts)) throw new SpliceRefused('the new segment does not start where the old one did');
       if (next && Math.max(...check.samples.map((s) => s.pts)) >= next.pts) throw new SpliceRefused(`segment ${span.file} would run into the next one`);
       // a following segment spliced next must come after this one's decode times
       span.firstDts = check.baseDts; span.lastDts = check.samples[check.samples.length - 1]!.dts;
+      span.lastPts = Math.max(...check.samples.map((x) => x.pts));
       const rel = join(rid, span.file);
       const kept = join(opts.keepDir, rel);
       await mkdir(dirname(kept), { recursive: true });
