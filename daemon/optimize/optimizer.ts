@@ -15,6 +15,7 @@ import { NEAR_MISS, backToRules, makePlan, withMoreBits } from './plan.js';
 import type { Plan } from './plan.js';
 import { withBoost, type Boost } from './boost.js';
 import { encode, headerQp } from './encode.js';
+import { missKey, worthRetrying, type GiveUp } from './attempts.js';
 import { writeMaster } from './package.js';
 import type { PackageSummary } from './package.js';
 import type { Miss, VerifyReport } from './verify.js';
@@ -153,6 +154,9 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     let initQp = plan.renditions[0] ? headerQp(plan.renditions[0]) : 0;
     /** per re-encode: how many segments of the lowest rendition were encoded again, or why the whole was */
     const reencodes: Array<{ attempt: number; segments?: number; of?: number; whole?: string }> = [];
+    /** what each miss measured at every attempt, and the misses no further attempt was spent on */
+    const history = new Map<string, number[]>();
+    const gaveUp: Array<GiveUp & { attempt: number }> = [];
     /** the attempt that will be published: bits only go up, so normally the last, unless a re-encode failed or measured worse */
     let best: { plan: Plan; report: VerifyReport | undefined; attempt: number } | undefined;
     for (;;) {
@@ -211,8 +215,16 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       }
       best = { plan, report, attempt: attempts };
       await rm(prev, { recursive: true, force: true });
+      for (const m of report.misses) history.set(missKey(m), [...(history.get(missKey(m)) ?? []), m.value]);
       if (report.misses.length === 0 || attempts >= maxAttempts) break;
-      const next = nextAttempt(plan, rulePlan, report);
+      const { retry, giveUp } = worthRetrying(report.misses, history, maxAttempts - attempts);
+      for (const g of giveUp) {
+        if (gaveUp.some((x) => missKey(x) === missKey(g))) continue;
+        gaveUp.push({ ...g, attempt: attempts });
+        log.warn({ attempt: attempts, shot: g.shot, kind: g.kind, reason: g.reason }, 'no more attempts for this shot');
+      }
+      if (retry.length === 0) break;
+      const next = nextAttempt(plan, rulePlan, { misses: retry });
       if (!next) break; // nothing left to add: quantiser and frame rate are at their limits
       ({ plan, only, withAudio } = next);
       log.warn({ attempt: attempts, miss: describeMisses(report.misses) }, 're-encoding with more bits');
@@ -225,7 +237,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       // plain writes: the temp folder is fsync'ed as a whole and renamed in one step by publishDir
       await writeFile(join(tmp, 'plan.json'), JSON.stringify(published.plan, null, 1));
       await writeFile(join(tmp, 'report.json'), JSON.stringify({
-        input: info, shots, verify: published.report, misses, attempts, published: published.attempt, reencodes, boost: req.boost, timings, models: modelNotes,
+        input: info, shots, verify: published.report, misses, attempts, published: published.attempt, reencodes, gaveUp, boost: req.boost, timings, models: modelNotes,
       }, null, 1));
       await publishDir(tmp, outAbs);
       return summary;
