@@ -157,6 +157,8 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     /** what each miss measured at every attempt, and the misses no further attempt was spent on */
     const history = new Map<string, number[]>();
     const gaveUp: Array<GiveUp & { attempt: number }> = [];
+    /** the stretches (source seconds) the last re-encode replaced, when it spliced segments */
+    let changed: Array<{ start: number; end: number }> | undefined;
     /** the attempt that will be published: bits only go up, so normally the last, unless a re-encode failed or measured worse */
     let best: { plan: Plan; report: VerifyReport | undefined; attempt: number } | undefined;
     for (;;) {
@@ -170,10 +172,12 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       try {
         await timed(attempts === 1 ? 'encode' : `encode#${attempts}`, attempts === 1 ? 0.6 : 0, async () => {
           let rest = only;
+          changed = undefined;
           if (splice) {
             const spliced = await spliceChanged(best!.plan, plan, info.path, tmp, prev, r0!, { preset: cfg.preset, threads: cfg.threads, headerQp: initQp, signal, log });
             if (spliced) {
               replaced.push(...spliced.files);
+              changed = spliced.spans;
               reencodes.push({ attempt: attempts, segments: spliced.files.length, of: spliced.of });
               rest = only!.filter((id) => id !== r0);
               if (rest.length === 0 && audioIds.length === 0) return;
@@ -201,8 +205,9 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       if (!cfg.verify) { best = { plan, report: undefined, attempt: attempts }; break; }
       // loaded on first use: --plan and --no-verify runs never touch the OCR/STOI code
       const { verify, shortfall } = await import('./verify.js');
+      const reuse = changed && best?.report ? { checks: best.report.checks, changed, audio: withAudio } : undefined;
       const report = await timed(attempts === 1 ? 'verify' : `verify#${attempts}`, attempts === 1 ? 0.2 : 0, () => verify(plan, info.path, tmp, {
-        floors: cfg.floors, signal, lang: cfg.ocrLang, speech: speechIntervals(an.audio), ceilings,
+        floors: cfg.floors, signal, lang: cfg.ocrLang, speech: speechIntervals(an.audio), ceilings, reuse,
       }));
       // a re-encode only re-measures what it changed: rows come from the attempts that measured them
       if (attempts === 1 || (only?.length ?? 0) > 0) observed.push(...observedRows(basename(req.input), plan, shots, report, cfg.floors));
@@ -305,7 +310,7 @@ async function keep(tmp: string, prev: string, ids: string[]): Promise<void> {
  * every file put back, when a segment cannot be spliced: the caller re-encodes the rendition.
  */
 async function spliceChanged(before: Plan, after: Plan, input: string, tmp: string, prev: string, rid: string,
-  o: { preset: string; threads: number; headerQp: number; signal?: AbortSignal | undefined; log: Logger }): Promise<{ files: string[]; of: number } | undefined> {
+  o: { preset: string; threads: number; headerQp: number; signal?: AbortSignal | undefined; log: Logger }): Promise<{ files: string[]; of: number; spans: Array<{ start: number; end: number }> } | undefined> {
   const { changedShots, firstFrameTime, segmentSpans, segmentsCovering, spliceSegments } = await import('./splice.js');
   const replaced: string[] = [];
   try {
@@ -313,7 +318,7 @@ async function spliceChanged(before: Plan, after: Plan, input: string, tmp: stri
     const indices = segmentsCovering(spans, changedShots(before, after, rid));
     await spliceSegments(before, after, input, tmp, rid, indices, { preset: o.preset, threads: o.threads, headerQp: o.headerQp, signal: o.signal, keepDir: prev, replaced });
     o.log.info({ rendition: rid, segments: indices.length, of: spans.length }, 're-encoded only the segments of the changed shots');
-    return { files: replaced, of: spans.length };
+    return { files: replaced, of: spans.length, spans: indices.map((i) => ({ start: spans[i]!.from, end: spans[i]!.to })) };
   } catch (err) {
     if (isYachayError(err, 'YCH_ERR_ABORTED')) throw err;
     o.log.warn({ err }, 'segments could not be spliced: re-encoding the whole rendition');

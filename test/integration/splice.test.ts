@@ -9,6 +9,7 @@ import type { Plan } from '../../daemon/optimize/plan.js';
 import { changedShots, segmentSpans, segmentsCovering, spliceSegments } from '../../daemon/optimize/splice.js';
 import { ssimWindow } from '../../daemon/quality/ssim.js';
 import { readInit } from '../../daemon/optimize/fmp4.js';
+import { verify } from '../../daemon/optimize/verify.js';
 import { hlsWindow } from '../../daemon/quality/hls-window.js';
 
 // A missed floor re-encodes only the segments that show the missed shot: the other files of
@@ -119,4 +120,30 @@ t.test('a stretch whose parameter sets differ from the init section is refused a
     { code: 'YCH_ERR_ENCODE_REFUSED', message: /avcC/ });
   t.same(replaced, [], 'nothing replaced');
   for (const f of files(join(pkg, 'v0'))) t.ok(readFileSync(join(pkg, 'v0', f)).equals(readFileSync(join(before, 'v0', f))), `${f} unchanged`);
+});
+
+t.test('after a splice, verify measures only the shots in the replaced stretch and keeps the other checks', async (t) => {
+  const dir = t.testdir();
+  const src = makeClip(dir, 'src', { seconds: 20, width: 640, height: 360, audio: false });
+  const plan = lecturePlan(src);
+  const pkg = join(dir, 'pkg');
+  await encode(plan, src, pkg, { preset: 'veryfast', threads: 2 });
+  const floors = { ocrRatio: 0.97, ssimTalkingHead: 0.95, ssimMotion: 0.75, stoi: 0.96 };
+  const first = await verify(plan, src, pkg, { floors, lang: 'eng', speech: [] });
+  const measured = first.checks.filter((c) => c.kind === 'ssim').map((c) => c.shot);
+  t.same(measured, [1, 2, 3], 'the picture shots are measured');
+  const next = withMoreBits(plan, 'v0', [1]);
+  const { spans } = await segmentSpans(join(pkg, 'v0'), plan, 'v0');
+  const indices = segmentsCovering(spans, changedShots(plan, next, 'v0'));
+  await spliceSegments(plan, next, src, pkg, 'v0', indices, { preset: 'veryfast', threads: 2, headerQp: headerQp(plan.renditions[0]!), keepDir: join(dir, 'keep'), replaced: [] });
+  const changed = indices.map((i) => ({ start: spans[i]!.from, end: spans[i]!.to }));
+  // marked values: a reused check is the old one, not a new measure
+  const marked = first.checks.map((c) => (c.shot === 1 ? c : { ...c, value: 0.5, detail: 'kept' }));
+  const again = await verify(next, src, pkg, { floors, lang: 'eng', speech: [], reuse: { checks: marked, changed, audio: false } });
+  const byShot = new Map(again.checks.map((c) => [c.shot, c]));
+  t.same([...byShot.keys()].sort(), [1, 2, 3], 'every check is in the report');
+  t.equal(byShot.get(2)!.detail, 'kept', 'shot 2 (outside the replaced segments) was not measured again');
+  t.equal(byShot.get(3)!.detail, 'kept', 'shot 3 neither');
+  t.not(byShot.get(1)!.detail, 'kept', 'shot 1 was measured again');
+  t.ok(byShot.get(1)!.value > first.checks.find((c) => c.shot === 1)!.value, `and measured better: ${byShot.get(1)!.value}`);
 });
