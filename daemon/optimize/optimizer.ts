@@ -14,7 +14,8 @@ import type { Shot } from './shots.js';
 import { NEAR_MISS, backToRules, makePlan, withMoreBits } from './plan.js';
 import type { Plan } from './plan.js';
 import { withBoost, type Boost } from './boost.js';
-import { encode } from './encode.js';
+import { encode, headerQp } from './encode.js';
+import { missKey, worthRetrying, type GiveUp } from './attempts.js';
 import { writeMaster } from './package.js';
 import type { PackageSummary } from './package.js';
 import type { Miss, VerifyReport } from './verify.js';
@@ -149,17 +150,50 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     const maxAttempts = cfg.maxAttempts + (req.boost?.level ?? 0);
     let attempts = 0;
     let only: string[] | undefined; let withAudio = true;
+    /** the header QP of the encode that wrote the lowest rendition's init section: what a splice must keep */
+    let initQp = plan.renditions[0] ? headerQp(plan.renditions[0]) : 0;
+    /** per re-encode: how many segments of the lowest rendition were encoded again, or why the whole was */
+    const reencodes: Array<{ attempt: number; segments?: number; of?: number; whole?: string }> = [];
+    /** what each miss measured at every attempt, and the misses no further attempt was spent on */
+    const history = new Map<string, number[]>();
+    const gaveUp: Array<GiveUp & { attempt: number }> = [];
+    /** the stretches (source seconds) the last re-encode replaced, when it spliced segments */
+    let changed: Array<{ start: number; end: number }> | undefined;
     /** the attempt that will be published: bits only go up, so normally the last, unless a re-encode failed or measured worse */
     let best: { plan: Plan; report: VerifyReport | undefined; attempt: number } | undefined;
     for (;;) {
       attempts++;
-      const replaced = best ? [...(only ?? []), ...(withAudio && plan.audio ? ['a-opus', 'a-aac'] : [])] : [];
+      const audioIds = withAudio && plan.audio ? ['a-opus', 'a-aac'] : [];
+      const r0 = plan.renditions[0]?.id;
+      // a re-encode of the lowest rendition first tries to redo only the segments that changed
+      const splice = best !== undefined && r0 !== undefined && (only?.includes(r0) ?? false);
+      const replaced = best ? [...(only ?? []).filter((id) => !(splice && id === r0)), ...audioIds] : [];
       if (best) await keep(tmp, prev, replaced);
       try {
-        await timed(attempts === 1 ? 'encode' : `encode#${attempts}`, attempts === 1 ? 0.6 : 0, () => encode(plan, info.path, tmp, {
-          preset: cfg.preset, threads: cfg.threads, signal, only, audio: withAudio,
-          onProgress: (s) => progress.update(s / info.duration),
-        }));
+        await timed(attempts === 1 ? 'encode' : `encode#${attempts}`, attempts === 1 ? 0.6 : 0, async () => {
+          let rest = only;
+          changed = undefined;
+          if (splice) {
+            const spliced = await spliceChanged(best!.plan, plan, info.path, tmp, prev, r0!, { preset: cfg.preset, threads: cfg.threads, headerQp: initQp, signal, log });
+            if (spliced) {
+              replaced.push(...spliced.files);
+              changed = spliced.spans;
+              reencodes.push({ attempt: attempts, segments: spliced.files.length, of: spliced.of });
+              rest = only!.filter((id) => id !== r0);
+              if (rest.length === 0 && audioIds.length === 0) return;
+            } else {
+              reencodes.push({ attempt: attempts, whole: 'the segments could not be spliced' });
+              await rm(join(prev, r0!), { recursive: true, force: true });
+              await rename(join(tmp, r0!), join(prev, r0!));
+              replaced.push(r0!);
+              initQp = headerQp(plan.renditions[0]!);
+            }
+          }
+          await encode(plan, info.path, tmp, {
+            preset: cfg.preset, threads: cfg.threads, signal, only: rest, audio: withAudio,
+            onProgress: (s) => progress.update(s / info.duration),
+          });
+        });
       } catch (err) {
         // the first encode failing means nothing playable exists; a re-encode failing leaves
         // the previous attempt, which is put back and published with its misses
@@ -171,8 +205,9 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       if (!cfg.verify) { best = { plan, report: undefined, attempt: attempts }; break; }
       // loaded on first use: --plan and --no-verify runs never touch the OCR/STOI code
       const { verify, shortfall } = await import('./verify.js');
+      const reuse = changed && best?.report ? { checks: best.report.checks, changed, audio: withAudio } : undefined;
       const report = await timed(attempts === 1 ? 'verify' : `verify#${attempts}`, attempts === 1 ? 0.2 : 0, () => verify(plan, info.path, tmp, {
-        floors: cfg.floors, signal, lang: cfg.ocrLang, speech: speechIntervals(an.audio), ceilings,
+        floors: cfg.floors, signal, lang: cfg.ocrLang, speech: speechIntervals(an.audio), ceilings, reuse,
       }));
       // a re-encode only re-measures what it changed: rows come from the attempts that measured them
       if (attempts === 1 || (only?.length ?? 0) > 0) observed.push(...observedRows(basename(req.input), plan, shots, report, cfg.floors));
@@ -185,8 +220,16 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       }
       best = { plan, report, attempt: attempts };
       await rm(prev, { recursive: true, force: true });
+      for (const m of report.misses) history.set(missKey(m), [...(history.get(missKey(m)) ?? []), m.value]);
       if (report.misses.length === 0 || attempts >= maxAttempts) break;
-      const next = nextAttempt(plan, rulePlan, report);
+      const { retry, giveUp } = worthRetrying(report.misses, history, maxAttempts - attempts);
+      for (const g of giveUp) {
+        if (gaveUp.some((x) => missKey(x) === missKey(g))) continue;
+        gaveUp.push({ ...g, attempt: attempts });
+        log.warn({ attempt: attempts, shot: g.shot, kind: g.kind, reason: g.reason }, 'no more attempts for this shot');
+      }
+      if (retry.length === 0) break;
+      const next = nextAttempt(plan, rulePlan, { misses: retry });
       if (!next) break; // nothing left to add: quantiser and frame rate are at their limits
       ({ plan, only, withAudio } = next);
       log.warn({ attempt: attempts, miss: describeMisses(report.misses) }, 're-encoding with more bits');
@@ -199,7 +242,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
       // plain writes: the temp folder is fsync'ed as a whole and renamed in one step by publishDir
       await writeFile(join(tmp, 'plan.json'), JSON.stringify(published.plan, null, 1));
       await writeFile(join(tmp, 'report.json'), JSON.stringify({
-        input: info, shots, verify: published.report, misses, attempts, published: published.attempt, boost: req.boost, timings, models: modelNotes,
+        input: info, shots, verify: published.report, misses, attempts, published: published.attempt, reencodes, gaveUp, boost: req.boost, timings, models: modelNotes,
       }, null, 1));
       await publishDir(tmp, outAbs);
       return summary;
@@ -251,11 +294,40 @@ export function nextAttempt(plan: Plan, rulePlan: Plan, report: Pick<VerifyRepor
   return { plan: next, only: videoChanged && r0 ? [r0] : [], withAudio };
 }
 
-/** Moves the renditions a re-encode is about to replace out of the package, into `prev`. */
+/** Moves the renditions (or files) a re-encode is about to replace out of the package, into `prev`. */
 async function keep(tmp: string, prev: string, ids: string[]): Promise<void> {
   await rm(prev, { recursive: true, force: true });
   await mkdir(prev, { recursive: true });
-  for (const id of ids) await rename(join(tmp, id), join(prev, id));
+  for (const id of ids) {
+    await mkdir(dirname(join(prev, id)), { recursive: true });
+    await rename(join(tmp, id), join(prev, id));
+  }
+}
+
+/**
+ * Re-encodes the segments of rendition `rid` that show a shot whose settings changed between
+ * `before` (what the package holds) and `after`; their old files go to `prev`. Undefined, with
+ * every file put back, when a segment cannot be spliced: the caller re-encodes the rendition.
+ */
+async function spliceChanged(before: Plan, after: Plan, input: string, tmp: string, prev: string, rid: string,
+  o: { preset: string; threads: number; headerQp: number; signal?: AbortSignal | undefined; log: Logger }): Promise<{ files: string[]; of: number; spans: Array<{ start: number; end: number }> } | undefined> {
+  const { changedShots, firstFrameTime, segmentSpans, segmentsCovering, spliceSegments } = await import('./splice.js');
+  const replaced: string[] = [];
+  try {
+    const { spans } = await segmentSpans(join(tmp, rid), before, rid, await firstFrameTime(input, after.baseFps, o.signal));
+    const indices = segmentsCovering(spans, changedShots(before, after, rid));
+    await spliceSegments(before, after, input, tmp, rid, indices, { preset: o.preset, threads: o.threads, headerQp: o.headerQp, signal: o.signal, keepDir: prev, replaced });
+    o.log.info({ rendition: rid, segments: indices.length, of: spans.length }, 're-encoded only the segments of the changed shots');
+    return { files: replaced, of: spans.length, spans: indices.map((i) => ({ start: spans[i]!.from, end: spans[i]!.to })) };
+  } catch (err) {
+    if (isYachayError(err, 'YCH_ERR_ABORTED')) throw err;
+    o.log.warn({ err }, 'segments could not be spliced: re-encoding the whole rendition');
+    for (const rel of replaced) {
+      await rm(join(tmp, rel), { force: true });
+      await rename(join(prev, rel), join(tmp, rel));
+    }
+    return undefined;
+  }
 }
 
 /** Puts the kept renditions back in place of a re-encode that failed or measured worse. */

@@ -77,6 +77,16 @@ export interface VerifyOptions {
    * attempts, so each is measured once; verify adds the ones it measures
    */
   ceilings?: Map<number, number> | undefined;
+  /**
+   * A re-encode that replaced only some segments: shots outside `changed` (source seconds)
+   * are byte for byte what was measured before, so their checks are taken from `checks`
+   * instead of measured again; speech too unless the audio was re-encoded.
+   */
+  reuse?: { checks: readonly Check[]; changed: ReadonlyArray<{ start: number; end: number }>; audio: boolean } | undefined;
+}
+
+function remeasure(s: Span, opts: VerifyOptions): boolean {
+  return !opts.reuse || opts.reuse.changed.some((c) => s.start < c.end && s.end > c.start);
 }
 
 /**
@@ -122,7 +132,7 @@ async function checkText(plan: Plan, source: string, candidate: string, work: st
   const r0 = plan.renditions[0]!;
   const textShots = plan.shots.filter((s) => (s.cls === 'slide' || s.cls === 'board') && s.end - s.start >= 1.5);
   const ceilings = opts.ceilings ?? new Map<number, number>();
-  const results = await pool(pickSpread(textShots, opts.maxOcr ?? samplesFor(plan.duration, 'ocr')), 2, async (s: Span) => {
+  const results = await pool(pickSpread(textShots, opts.maxOcr ?? samplesFor(plan.duration, 'ocr')).filter((s) => remeasure(s, opts)), 2, async (s: Span) => {
     const at = s.cls === 'board' ? Math.max(s.start, s.end - 1) : (s.start + s.end) / 2;
     const a = join(work, `src-${s.index}.png`); const b = join(work, `out-${s.index}.png`);
     await grabFrame(source, at, a, { width: OCR_W, height: OCR_H, signal: opts.signal });
@@ -156,7 +166,7 @@ async function checkPictures(plan: Plan, source: string, candidate: string, work
   const ceilings = opts.ceilings ?? new Map<number, number>();
   const shots = pickSpread(plan.shots.filter((s) => (s.cls === 'talking_head' || s.cls === 'motion') && s.end - s.start >= 1), opts.maxSsim ?? samplesFor(plan.duration, 'ssim'));
   const out: Check[] = [];
-  for (const s of shots) {
+  for (const s of shots.filter((x) => remeasure(x, opts))) {
     // skip the first frames: the cut itself is coded at the previous shot's settings
     const dur = Math.min(SSIM_WINDOW, s.end - s.start - 0.4);
     const at = s.start + 0.2 + (s.end - s.start - 0.4 - dur) / 2;
@@ -208,8 +218,16 @@ export async function verify(plan: Plan, source: string, pkgDir: string, opts: V
     const [text, pictures, stoiCheck] = await Promise.all([
       r0 ? checkText(plan, source, candidate, work, opts) : Promise.resolve([]),
       r0 ? checkPictures(plan, source, candidate, work, opts) : Promise.resolve([]),
-      speech ? checkSpeech(source, pkgDir, opts) : Promise.resolve(undefined),
+      !speech ? Promise.resolve(undefined)
+        : opts.reuse && !opts.reuse.audio ? Promise.resolve(opts.reuse.checks.find((c) => c.kind === 'stoi'))
+          : checkSpeech(source, pkgDir, opts),
     ]);
+    if (opts.reuse) {
+      // the shots left as they were keep the checks they had
+      const kept = opts.reuse.checks.filter((c) => c.kind !== 'stoi' && !plan.shots.some((s) => s.index === c.shot && remeasure(s, opts)));
+      text.push(...kept.filter((c) => c.kind === 'ocr'));
+      pictures.push(...kept.filter((c) => c.kind === 'ssim'));
+    }
     report.checks.push(...text, ...pictures);
     const words = text.reduce((n, c) => n + c.weight, 0);
     if (words > 0) {

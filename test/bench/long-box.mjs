@@ -328,6 +328,9 @@ const out = {
   analysis_models_pct_of_encode: encodeMs ? round((100 * analysisMs) / encodeMs) : null,
   attempts: report?.attempts ?? null,
   published_attempt: report?.published ?? null,
+  // re-encodes that spliced segments (how many of the rendition's) or redid the whole; misses given up
+  reencodes: report?.reencodes ?? null,
+  gave_up: report?.gaveUp ?? null,
   misses: report?.misses ?? report?.verify?.misses ?? null,
   verify: report?.verify ? { ocrRatio: report.verify.ocrRatio, stoi: report.verify.stoi, ssim: report.verify.ssim,
     failedClasses: report.verify.failedClasses, audioFailed: report.verify.audioFailed } : null,

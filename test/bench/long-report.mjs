@@ -98,6 +98,8 @@ if (box) {
   L.push(`yachay: lesson ${box.status}${box.error ? ` (${box.error})` : ''} · ${box.shots ?? '?'} shots · ${box.attempts ?? '?'} encode attempt(s)` +
     `${missLine(box.misses)} · upload ${f(box.upload_s, 1)} s · box stop ${f(box.box_stop_s, 1)} s, exit ${box.box_exit?.code}`);
   L.push(`stages (ms): ${Object.entries(box.timings_ms ?? {}).map(([k, v]) => `${k} ${v}`).join(' · ')}`);
+  if (box.reencodes?.length) L.push(`re-encodes: ${box.reencodes.map((r) => `#${r.attempt} ${r.whole ? `whole (${r.whole})` : `${r.segments} of ${r.of} segments`}`).join(' · ')}`);
+  if (box.gave_up?.length) L.push(`given up: ${box.gave_up.map((g) => `${g.kind} shot ${g.shot ?? '-'} after #${g.attempt}: ${g.reason}`).join(' · ')}`);
   L.push('');
 }
 L.push('| measure | yachay | kolibri_lowres | goal | met |');

@@ -5,7 +5,7 @@
 # runs, measures /health and segment latency and the RSS of the box and its children; then the
 # Kolibri recipe on the same file (the peer), both scored by shared/eval/score.sh. Prints a table
 # and writes BENCH_DIR/long-MINUTES.json.
-#   MINUTES=60                      length of the lesson (develop with MINUTES=4)
+#   MINUTES=60 (or LONG_MINUTES)    length of the lesson (develop with MINUTES=4; measure first with 10)
 #   BENCH_DIR=/tmp/yachay-bench-long  pieces, joined lectures and runs (reused between runs)
 #   LECTURES="es:1 en:2 es:3 en:4 es:5 en:6"  generated lectures cycled through (lang:seed)
 #   KOLIBRI=0                       skip the peer    SCORE=0   skip scoring (slow on 60 min)
@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 EVAL="${EVAL_DIR:-$(cd "$ROOT/.." && pwd)/shared/eval}"
 OUT="${BENCH_DIR:-/tmp/yachay-bench-long}"
-MINUTES="${MINUTES:-60}"
+MINUTES="${LONG_MINUTES:-${MINUTES:-60}}"
 [ -x "$EVAL/score.sh" ] || { echo "bench: referee not found at $EVAL (set EVAL_DIR)" >&2; exit 2; }
 export MINUTES BENCH_DIR="$OUT" EVAL_DIR="$EVAL"
 RUN="$OUT/run-$MINUTES"

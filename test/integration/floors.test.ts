@@ -41,6 +41,7 @@ t.test('a noisy face under its floor is published, with the miss and its ceiling
     misses: Array<{ shot: number; kind: string; start: number; end: number; value: number; floor: number; ceiling: number }>;
     verify: { checks: Array<{ kind: string; shot: number; cls: string; floor: number; nominalFloor?: number; ceiling?: number; ok: boolean }> };
     published: number;
+    reencodes: Array<{ attempt: number; segments?: number; of?: number; whole?: string }>;
   };
   t.same(report.shots.map((s) => s.cls), ['talking_head'], 'a talking head (the face model finds the teacher on the shaky, noisy camera)');
   const [miss] = report.misses;
@@ -51,5 +52,8 @@ t.test('a noisy face under its floor is published, with the miss and its ceiling
   const head = report.verify.checks.find((c) => c.kind === 'ssim' && c.shot === 0)!;
   t.match(head, { cls: 'talking_head', nominalFloor: 0.95, ok: false }, 'the check keeps the configured floor beside the held one');
   t.ok(report.published >= 1 && report.published <= 2);
+  // the one shot fills the clip: every segment of v0 is re-encoded, spliced in place (not a whole re-encode)
+  t.match(report.reencodes, [{ attempt: 2, segments: Number }], 'the second attempt re-encoded the segments of the shot');
+  t.notOk(report.reencodes.some((x) => x.whole), 'no fallback to a whole re-encode');
   t.same(readdirSync(dir).filter((n) => n.includes('.tmp-')), [], 'no temp or kept-attempt folder left');
 });
