@@ -9,10 +9,12 @@ import { Users } from './users/users.js';
 import { SetupToken } from './users/setup-token.js';
 import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
+import { checkPublished } from './catalog/package-check.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
 import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
+import { publicJobEvent } from './jobs/public-event.js';
 import { BrokerService } from './broker/broker.js';
 import { HttpService } from './http/server.js';
 import { registerPlayer } from './http/player.js';
@@ -48,6 +50,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   const users = new Users(db);
   const setup = await SetupToken.forBox(users, paths.setupToken);
   const lessons = new Lessons(db);
+  for (const b of await checkPublished(lessons, paths.store)) log.warn(b, 'published lesson is damaged: marked failed');
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
   // one count of failed logins per address, whether the password came over HTTP or MQTT
   const limiter = new LoginLimiter(cfg.http.loginAttemptsPerMinute, 60_000);
@@ -63,7 +66,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     }
     if (e.state === 'done' || e.state === 'dead') lastProgress.delete(e.id);
     if (broker.healthy()) {
-      broker.publish(jobTopic(e), JSON.stringify(e), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
+      broker.publish(jobTopic(e), JSON.stringify(publicJobEvent(e)), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
     }
   };
   const worker = new WorkerService({
@@ -79,7 +82,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     uploads: paths.uploads, sources: paths.sources, setup, limiter,
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
-    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],
+    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: (from) => broker.issueStudentToken(from) })],
     reencode: (lessonId, boost) => {
       const source = lessons.get(lessonId)?.source;
       if (!source) return undefined;
@@ -88,8 +91,12 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       return { jobId };
     },
     onUpload: async (file) => {
-      const lesson = lessons.create({ title: file.title, source: file.path });
-      queue.enqueue(OPTIMIZE, { lessonId: lesson.id, source: file.path });
+      // the lesson and its job together or neither: never a lesson "queued" with no job
+      const lesson = db.transaction(() => {
+        const l = lessons.create({ title: file.title, source: file.path });
+        queue.enqueue(OPTIMIZE, { lessonId: l.id, source: file.path });
+        return l;
+      })();
       worker.wake();
       return { lessonId: lesson.id };
     },

@@ -40,6 +40,7 @@ export const ERRORS = {
   YCH_ERR_HUB_DATABASE: { exit: 69, hint: 'the hub\'s PostgreSQL did not start or answer: read the log named above (or check --database)' },
   YCH_ERR_HUB_BROKER: { exit: 69, hint: 'the hub\'s Mosquitto did not start or answer: read the log named above (or check --broker)' },
   YCH_ERR_HUB_NOT_RUNNING: { exit: 69, hint: 'start the hub first: `yachay hub start --data-dir DIR`' },
+  YCH_ERR_DATABASE: { exit: 76, hint: 'the box\'s database is damaged: stop the box, move the file named above aside, restore the last backup into its place (or start with an empty data dir), and start again' },
   YCH_ERR_MODEL_REJECTED: { exit: 65, hint: 'the new model is not better on held-out data; the active version stays: collect more encodes and train again' },
 } as const;
 

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
+import { systemdNotifier } from './util/sd-notify.js';
 import { YachayError, isYachayError } from './errors.js';
 import { killAllChildren } from './optimize/ffmpeg.js';
 import { dataPaths } from './paths.js';
@@ -23,6 +24,10 @@ Uso / usage:
   yachay export <id>... --to DIR                  lecciones del hub a una memoria USB / hub lessons to a USB drive
   yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
                                                   / install from a USB drive (signature and sha256 checked)
+  yachay backup --to DIR [--with-content] [--keep N]
+                                                  copia de la caja (base de datos, inscripción, modelos)
+                                                  / back up the box's state while it runs
+  yachay restore --from DIR [--force]             restaura una copia / restore a backup
   yachay check-config                             valida la configuración / validate the config
   yachay models check|list|train|rollback|collect|export-data|import-data
                                                   modelos del plan / the plan's models (yachay models --help)
@@ -58,6 +63,10 @@ const OPTIONS = {
   'mqtt-ws-port': { type: 'string' },
   to: { type: 'string' },
   'hub-key': { type: 'string' },
+  from: { type: 'string' },
+  'with-content': { type: 'boolean', default: false },
+  keep: { type: 'string' },
+  force: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -146,6 +155,14 @@ export async function main(argv: string[]): Promise<number> {
         const { importCommand } = await import('./pkg/cli.js');
         if (rest.length > 1) throw new YachayError('YCH_ERR_USAGE', 'import takes one folder');
         return await importCommand(cfg.dataDir, rest[0], values['hub-key'], { quiet: values.quiet, signal: abort.signal });
+      }
+      case 'backup': {
+        const { backupCommand } = await import('./backup/cli.js');
+        return await backupCommand(cfg.dataDir, { to: values.to, withContent: values['with-content'], keep: values.keep, configFile: values.config ?? process.env.YACHAY_CONFIG, quiet: values.quiet });
+      }
+      case 'restore': {
+        const { restoreCommand } = await import('./backup/cli.js');
+        return await restoreCommand(cfg.dataDir, { from: values.from ?? rest[0], force: values.force, quiet: values.quiet });
       }
       case 'users': {
         const { usersCommand } = await import('./users/cli.js');
@@ -248,12 +265,41 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
   const log = createLogger(cfg.log.level);
   const edge = await buildEdge(cfg, log);
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  // a bug that escapes every handler must not leave a half-working box (a broker without a
+  // database, a server without a worker): log it, stop in order, and let systemd restart a
+  // clean process
+  let crashed = false;
+  const crash = (err: unknown, kind: string): void => {
+    log.fatal({ err, kind }, 'unexpected error: stopping so the service restarts clean');
+    if (crashed) return;
+    crashed = true;
+    void edge.app.stop(kind).finally(() => process.exit(70));
+  };
+  const onException = (err: Error): void => crash(err, 'uncaughtException');
+  const onRejection = (err: unknown): void => crash(err, 'unhandledRejection');
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  // SIGTERM while starting (a slow disk, a broker store to open) cancels the start
+  const cancelStart = (): void => { void edge.app.stop('stopped while starting'); };
+  signal.addEventListener('abort', cancelStart, { once: true });
   try {
     await edge.app.start();
   } catch (err) {
     await edge.app.stop('start failed');
     throw err;
+  } finally {
+    signal.removeEventListener('abort', cancelStart);
   }
+  if (signal.aborted) { await edge.app.stop('stopped while starting'); return edge.app.exitCode; }
+  // under systemd (Type=notify): ready now; a watchdog ping every half period while the event
+  // loop turns and the database answers, so a hung box is restarted instead of sitting silent
+  const sd = systemdNotifier(process.env, (err) => log.warn({ err }, 'systemd notify failed'));
+  sd.send(`READY=1\nSTATUS=${edge.http.url}`);
+  const watchdog = sd.watchdogMs === undefined ? undefined : setInterval(() => {
+    if (edge.app.health().db) sd.send('WATCHDOG=1');
+  }, sd.watchdogMs);
+  watchdog?.unref();
+  signal.addEventListener('abort', () => { clearInterval(watchdog); sd.send('STOPPING=1'); }, { once: true });
   const url = edge.http.url;
   process.stderr.write(`yachay: lista / ready — ${url}  (MQTT ${edge.broker.ports.tcp}, WebSocket ${edge.broker.ports.ws})\n`);
   const lan = edge.http.lanUrls.filter((u) => u !== url);
@@ -269,6 +315,8 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
   seedSample(edge, cfg, log, signal).catch((err: unknown) => log.warn({ err }, 'sample lesson not queued'));
   await stopped;
   await edge.app.stop(String(signal.reason?.message ?? 'signal'));
+  process.off('uncaughtException', onException);
+  process.off('unhandledRejection', onRejection);
   return edge.app.exitCode;
 }
 

@@ -52,6 +52,18 @@ export class SetupToken {
     return timingSafeEqual(sha256(candidate), this.digest);
   }
 
+  /**
+   * Takes the token for one request, synchronously: two requests showing it at the same moment
+   * cannot both pass (it made two admins while the first one's password was being hashed).
+   * Returns the function that gives it back if that request fails to create the admin.
+   */
+  claim(candidate: string): (() => void) | undefined {
+    if (!this.matches(candidate)) return undefined;
+    const digest = this.digest;
+    this.digest = undefined;
+    return () => { if (this.users.count('admin') === 0) this.digest = digest; };
+  }
+
   /** Voids the token; called once the admin it created is saved. */
   async consume(): Promise<void> {
     this.digest = undefined;

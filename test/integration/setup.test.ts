@@ -92,3 +92,15 @@ t.test('an admin made in a terminal voids the code', async (t) => {
   t.equal(next.token, undefined);
   t.notOk(existsSync(file));
 });
+
+// issue 10, item 10: the code shown twice at the same moment made two admins
+t.test('the setup code shown by two requests at once creates one admin', async (t) => {
+  const { app, users, setup } = await box(t);
+  const code = setup.token!;
+  const [a, b] = await Promise.all([
+    app.inject({ method: 'POST', url: '/api/setup', payload: { token: code, username: 'directora', password: 'una clave larga 123' } }),
+    app.inject({ method: 'POST', url: '/api/setup', payload: { token: code, username: 'intrusa', password: 'otra clave larga 123' } }),
+  ]);
+  t.same([a.statusCode, b.statusCode].sort(), [201, 409], 'one created, the other told setup is done');
+  t.equal(users.count('admin'), 1, 'one admin');
+});

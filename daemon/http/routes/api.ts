@@ -91,6 +91,10 @@ export function lessonView(l: Lesson): Record<string, unknown> {
   };
 }
 
+export function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
+
 export interface ApiOptions {
   cfg: HttpConfig;
   lessons: LessonSource;
@@ -123,7 +127,9 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok, services });
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  // login counts and traffic are for the box's own Prometheus (loopback) and its operators
+  app.get('/metrics', async (req, reply) => {
+    if (!isLoopback(req.ip)) sessions.require(req, ['admin', 'device']);
     const body = await opts.metrics.registry.metrics();
     return reply.type(opts.metrics.registry.contentType).header('cache-control', 'no-store').send(body);
   });
@@ -237,12 +243,19 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     const setup = opts.setup;
     if (!setup?.needed) throw new HttpError(409, 'YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
     // a wrong token counts as a failed login: guessing it is limited like guessing a password
-    if (!setup.matches(token)) {
+    const giveBack = setup.claim(token);
+    if (!giveBack) {
       opts.limiter.fail(req.ip);
       req.log.warn({ ip: req.ip }, 'setup token refused');
       throw new HttpError(401, 'YCH_HTTP_BAD_SETUP_TOKEN', 'wrong setup token: copy it from the box console or the file setup-token in its data folder');
     }
-    const user = await addAccount(username, password, 'admin');
+    let user: User;
+    try {
+      user = await addAccount(username, password, 'admin');
+    } catch (err) {
+      giveBack();
+      throw err;
+    }
     await setup.consume();
     req.log.info({ username }, 'first admin created with the setup token');
     return reply.code(201).send(startSession(reply, user));
