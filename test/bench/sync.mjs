@@ -125,7 +125,7 @@ function checkBlobs(dir, manifest) {
  * payload (counted on the box's interface), and measures wall time and the interfaces' bytes.
  */
 async function transfer(link, name, argvBox, payload, drops) {
-  const c0 = await link.counters();
+  const c0 = await link.counters(); const k0 = await link.carried();
   const t0 = Date.now();
   const child = link.spawnIn('box', argvBox[0], argvBox.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = ''; let err = '';
@@ -145,9 +145,11 @@ async function transfer(link, name, argvBox, payload, drops) {
   }
   const code = await Promise.race([done, sleep(20 * 60_000).then(() => 'timeout')]);
   const wall = (Date.now() - t0) / 1000;
-  const c1 = await link.counters();
-  const r = { name, drops: dropped, code, wall, sent: c1.hubTx - c0.hubTx, got: c1.boxRx - c0.boxRx, up: c1.boxTx - c0.boxTx, out, err };
-  say(`  ${name}, ${dropped} drops: ${wall.toFixed(1)} s, hub sent ${mb(r.sent)} MB, box got ${mb(r.got)} MB (payload ${mb(payload)} MB)${code === 0 ? '' : ` — exit ${code}: ${err.slice(0, 3000)}`}`);
+  const c1 = await link.counters(); const k1 = await link.carried();
+  // WAN bytes: what the link carried down (the TUN link counts it; under netem, what the hub sent)
+  const wan = k0 && k1 ? k1.hubToBox - k0.hubToBox : c1.hubTx - c0.hubTx;
+  const r = { name, drops: dropped, code, wall, wan, sent: c1.hubTx - c0.hubTx, got: c1.boxRx - c0.boxRx, up: c1.boxTx - c0.boxTx, out, err };
+  say(`  ${name}, ${dropped} drops: ${wall.toFixed(1)} s, WAN ${mb(r.wan)} MB, hub sent ${mb(r.sent)} MB, box got ${mb(r.got)} MB, box sent ${mb(r.up)} MB (payload ${mb(payload)} MB)${code === 0 ? '' : ` — exit ${code}: ${err.slice(0, 3000)}`}`);
   return r;
 }
 
@@ -255,7 +257,7 @@ const ideal = payload / ((rate * 1000) / 8);
 
 const rows = [];
 const boxes = {};
-for (const drops of [0, DROPS]) {
+for (const drops of [...new Set([0, DROPS])]) {
   for (const tool of TOOLS) {
     const box = join(work, `box-${tool}-${drops}`);
     boxes[`${tool}-${drops}`] = box;
@@ -277,12 +279,14 @@ const newBytes = newFiles.reduce((n, f) => n + f.size, 0);
 say(`· v2: ${newFiles.length} of ${L.v2.manifest.files.length} files changed (${mb(newBytes)} of ${mb(L.v2.manifest.bytes)} MB)`);
 const again = [];
 {
-  const y = await transfer(link, 'yachay v2', yachayArgv(nginx.url, boxes['yachay-0'], key.publicPem, rate), newBytes, 0);
+  const y = await transfer(link, 'yachay v2', yachayArgv(nginx.url, boxes['yachay-0'], key.publicPem, rate, Number(opt('v2-concurrency', 1))), newBytes, 0);
   y.ok = y.code === 0 && checkBlobs(boxes['yachay-0'], L.v2.manifest);
   again.push(y);
-  const r = await transfer(link, 'rsync v2', rsyncArgv(rsyncd.url, boxes['rsync-0']), newBytes, 0);
-  r.ok = r.code === 0 && checkTree(boxes['rsync-0'], L.v2.manifest);
-  again.push(r);
+  if (boxes['rsync-0']) {
+    const r = await transfer(link, 'rsync v2', rsyncArgv(rsyncd.url, boxes['rsync-0']), newBytes, 0);
+    r.ok = r.code === 0 && checkTree(boxes['rsync-0'], L.v2.manifest);
+    again.push(r);
+  }
 }
 nginx.stop(); rsyncd.stop();
 
@@ -297,28 +301,31 @@ p(`bench:sync — ${new Date().toISOString().slice(0, 16)}Z, ${cpus().length} ×
 p(`link: ${link.describe}; TCP ${link.shape.congestion ?? 'default'}; a drop = ${DROP_S} s of total loss; every tool gives up a silent connection after ${STALL_S} s and retries`);
 p(`lesson: ${SECONDS} s sample lecture, optimized (veryfast), ${L.v1.manifest.files.length} files, payload ${mb(payload)} MB; ideal time at ${rate} kbit/s = ${ideal.toFixed(1)} s`);
 p('');
-p('| tool | drops | ok | wall s | wall ÷ ideal | wall ÷ ideal, outage excluded | link use | hub sent ÷ payload | box got ÷ payload |');
-p('|---|---:|:-:|---:|---:|---:|---:|---:|---:|');
+p('WAN = bytes the link carried hub→box (IP packets, delivered or lost on the way); hub sent also counts what the modem buffer refused or a dropped link swallowed; up = box→hub (requests, ACKs)');
+p('| tool | drops | ok | wall s | wall ÷ ideal | same, outage excluded | link use | WAN ÷ payload | hub sent ÷ payload | box got ÷ payload | up ÷ payload |');
+p('|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const busy = r.wall - r.drops * DROP_S;
-  p(`| ${r.name} | ${r.drops} | ${r.ok ? 'yes' : 'NO'} | ${r.wall.toFixed(1)} | ${(r.wall / ideal).toFixed(2)} | ${(busy / ideal).toFixed(2)} | ${((100 * ideal) / busy).toFixed(0)}% | ${(r.sent / payload).toFixed(3)} | ${(r.got / payload).toFixed(3)} |`);
+  p(`| ${r.name} | ${r.drops} | ${r.ok ? 'yes' : 'NO'} | ${r.wall.toFixed(1)} | ${(r.wall / ideal).toFixed(2)} | ${(busy / ideal).toFixed(2)} | ${((100 * ideal) / busy).toFixed(0)}% | ${(r.wan / payload).toFixed(3)} | ${(r.sent / payload).toFixed(3)} | ${(r.got / payload).toFixed(3)} | ${(r.up / payload).toFixed(3)} |`);
 }
 p('');
 p(`re-encoded at the hub, one shot changed (${L.changed}): ${newFiles.length} of ${L.v2.manifest.files.length} files differ, ${mb(newBytes)} MB of ${mb(L.v2.manifest.bytes)} MB`);
-p('| tool | ok | wall s | hub sent MB | ÷ changed files\' bytes | ÷ whole v2 |');
+p('| tool | ok | wall s | WAN MB | ÷ changed files\' bytes | ÷ whole v2 |');
 p('|---|:-:|---:|---:|---:|---:|');
-for (const r of again) p(`| ${r.name} | ${r.ok ? 'yes' : 'NO'} | ${r.wall.toFixed(1)} | ${mb(r.sent)} | ${newBytes ? (r.sent / newBytes).toFixed(2) : '—'} | ${(r.sent / L.v2.manifest.bytes).toFixed(3)} |`);
+for (const r of again) p(`| ${r.name} | ${r.ok ? 'yes' : 'NO'} | ${r.wall.toFixed(1)} | ${mb(r.wan)} | ${newBytes ? (r.wan / newBytes).toFixed(2) : '—'} | ${(r.wan / L.v2.manifest.bytes).toFixed(3)} |`);
 if (fan) {
   p('');
-  p(`fan-out (Mosquitto ${execFileSync('mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0].replace(/^mosquitto version /, '')}, loopback, persistence on, password file + ACL, QoS 1):`);
+  p(`fan-out (Mosquitto ${spawnSync('mosquitto', ['-h'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/^mosquitto version /, '')}, loopback, persistence on, password file + ACL, QoS 1):`);
   p(`${fan.boxes} boxes over ${fan.workers} worker processes connected and subscribed in ${fan.connectS.toFixed(1)} s; retained catalog entry → all ${fan.acked} acks in ${fan.notifiedS.toFixed(2)} s; Mosquitto RSS ${mb(fan.rssIdle)} MB idle, ${mb(fan.rssConnected)} MB with ${fan.boxes} sessions, ${mb(fan.rssAfter)} MB after`);
 }
-const y5 = rows.find((r) => r.name === 'yachay' && r.drops === DROPS);
-const y0 = rows.find((r) => r.name === 'yachay' && r.drops === 0);
 p('');
 p('targets:');
-p(`  WAN bytes ≤ 1.02× payload with ${DROPS} drops: hub sent ${(y5.sent / payload).toFixed(3)}×, box got ${(y5.got / payload).toFixed(3)}× — ${y5.sent / payload <= 1.02 ? 'met' : 'MISSED'}`);
-p(`  link use ≥ 90% of the cap (no drops): ${((100 * ideal) / y0.wall).toFixed(0)}% — ${ideal / y0.wall >= 0.9 ? 'met' : 'MISSED'}`);
+for (const y of rows.filter((r) => r.name.startsWith('yachay') && r.drops === DROPS)) {
+  p(`  WAN bytes ≤ 1.02× payload with ${DROPS} drops (${y.name}): ${(y.wan / payload).toFixed(3)}× (box got ${(y.got / payload).toFixed(3)}×) — ${y.wan / payload <= 1.02 ? 'met' : 'MISSED'}`);
+}
+for (const y of rows.filter((r) => r.name.startsWith('yachay') && r.drops === 0)) {
+  p(`  link use ≥ 90% of the cap, no drops (${y.name}): ${((100 * ideal) / y.wall).toFixed(0)}% — ${ideal / y.wall >= 0.9 ? 'met' : 'MISSED'}`);
+}
 if (fan) p(`  ${fan.boxes} boxes notified in ≤ 10 s: ${fan.notifiedS.toFixed(2)} s — ${fan.notifiedS <= 10 ? 'met' : 'MISSED'}`);
 p(`bench time ${((Date.now() - started) / 60000).toFixed(1)} min`);
 process.stdout.write(lines.join('\n') + '\n');

@@ -46,6 +46,11 @@ export interface SatLink {
   drop(ms: number): Promise<void>;
   /** bytes that crossed each end's interface (IP packets; Ethernet header too on veth) */
   counters(): Promise<WireCounters>;
+  /**
+   * Bytes the link itself carried each way (took its time, whether delivered or lost on the
+   * way), from the TUN link's own count; undefined under netem (use counters()).
+   */
+  carried(): Promise<{ hubToBox: number; boxToHub: number } | undefined>;
   close(): Promise<void>;
 }
 
@@ -131,6 +136,7 @@ export async function openSatLink(shape: Partial<LinkShape> = {}, o: { forceLoop
       // no link to cut on loopback: the tests cut connections at the origin instead
       down: async () => {}, up: async () => {}, drop: async (ms) => { await sleep(ms); },
       counters: async () => { const c = readCounters(undefined, 'lo'); return { hubTx: c.tx, hubRx: c.rx, boxTx: c.tx, boxRx: c.rx }; },
+      carried: async () => undefined,
       close: async () => { killChildren(); live.delete(killChildren); },
     };
     live.add(killChildren);
@@ -225,6 +231,11 @@ export async function openSatLink(shape: Partial<LinkShape> = {}, o: { forceLoop
     counters: async () => {
       const h = readCounters(hubNs, hubDev); const b = readCounters(boxNs, boxDev);
       return { hubTx: h.tx, hubRx: h.rx, boxTx: b.tx, boxRx: b.rx };
+    },
+    carried: async () => {
+      if (!control) return undefined;
+      const st = await control('stats') as { hub_to_box: { carried_bytes: number }; box_to_hub: { carried_bytes: number } };
+      return { hubToBox: st.hub_to_box.carried_bytes, boxToHub: st.box_to_hub.carried_bytes };
     },
     close: async () => { teardown(); },
   };

@@ -52,7 +52,9 @@ class Direction:
         self.name = name
         self.queue = collections.deque()  # (deliver_at, packet): constant delay keeps it FIFO
         self.busy_until = 0.0
-        self.stats = dict(offered_bytes=0, offered_packets=0, delivered_bytes=0, delivered_packets=0,
+        # carried = what used the link's time (delivered or lost on the way); a packet the
+        # modem's full buffer refused, or sent while the link was down, never did
+        self.stats = dict(offered_bytes=0, offered_packets=0, carried_bytes=0, delivered_bytes=0, delivered_packets=0,
                           lost_packets=0, down_packets=0, overflow_packets=0)
 
 
@@ -134,6 +136,7 @@ def main():
                     d.stats["overflow_packets"] += 1  # the modem's buffer is full: tail drop
                     continue
                 d.busy_until = start + len(pkt) / rate
+                d.stats["carried_bytes"] += len(pkt)
                 if rng.random() < cfg["loss"]:
                     d.stats["lost_packets"] += 1  # the slot on the link is used, the packet never arrives
                     continue
