@@ -28,9 +28,9 @@ t.test(`a 2 MB blob survives the link dropped 5 times mid-transfer, each byte fe
     const sent = after.hubTx - before.hubTx; const got = after.boxRx - before.boxRx;
     // what the hub sends into a dead link is lost by nature, and after each drop what the
     // abandoned connection had in flight still reaches the box (~0.1× the blob per drop at this
-    // test's 8 Mbit/s); a resume from zero (≥ 2× the blob over these five drops) is not allowed
+    // test's 8 Mbit/s: 1.45–1.55× in all); a resume from zero would make it ≥ 2.1× before any waste
     t.comment(`hub sent ${sent} bytes into the link (${(sent / size).toFixed(3)}× the blob), the box received ${got} (${(got / size).toFixed(3)}×)`);
-    const allowed = size * 1.6;
+    const allowed = size * 1.9;
     t.ok(got >= size && got <= allowed, `the box received ${(got / size).toFixed(3)}× the blob over the link (allowed ${(allowed / size).toFixed(2)}×)`);
   }
 });
