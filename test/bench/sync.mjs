@@ -90,7 +90,7 @@ async function lessons() {
     optimize(s.v2, join(dir, 'out-v2'));
     writeFileSync(join(dir, 'changed.txt'), s.changed);
   }
-  const changed = existsSync(join(dir, 'changed.txt')) ? readFileSync(join(dir, 'changed.txt'), 'utf8') : '?';
+  const changed = existsSync(join(dir, 'changed.txt')) ? readFileSync(join(dir, 'changed.txt'), 'utf8').trim() : '?';
   const v = [];
   for (const n of [1, 2]) {
     const st = stage(join(dir, `out-v${n}`), join(work, `stage-v${n}`));
