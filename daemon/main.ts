@@ -24,6 +24,7 @@ Uso / usage:
   yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
                                                   / install from a USB drive (signature and sha256 checked)
   yachay check-config                             valida la configuración / validate the config
+  yachay hub start|enroll|add|revoke|assign       el hub central / the central hub (yachay hub --help)
   yachay models check|list|train|rollback|collect|export-data|import-data
                                                   modelos del plan / the plan's models (yachay models --help)
 
@@ -90,6 +91,8 @@ function overridesFrom(v: Values): Record<string, unknown> {
 export async function main(argv: string[]): Promise<number> {
   // `models` has its own options (--seeds, --json…): it parses its arguments itself
   if (argv[0] === 'models') return modelsCommand(argv.slice(1));
+  // `hub` has its own options (--title, --database…) and its own lifecycle
+  if (argv[0] === 'hub') return (await import('./hub/cli.js')).hubCommand(argv.slice(1));
   let values: Values; let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
