@@ -85,6 +85,14 @@ export class Hub {
     await migrate(this.pool, this.log);
 
     let brokerUrl = this.o.broker;
+    let mqttPassword = secrets.mqttPassword;
+    if (brokerUrl) {
+      // an outside broker: its `hub` account's password comes in the URL (mqtt://hub:PASSWORD@host:port)
+      const u = new URL(brokerUrl);
+      if (u.password) mqttPassword = decodeURIComponent(u.password);
+      u.username = ''; u.password = '';
+      brokerUrl = u.toString().replace(/\/$/, '');
+    }
     const files = authFiles(join(dir, 'mosquitto'));
     if (!brokerUrl) {
       this.mosquitto = new EmbeddedMosquitto(dir, { port: this.o.mqttPort, bind: this.o.bind }, this.log.child({ svc: 'mosquitto' }));
@@ -94,7 +102,7 @@ export class Hub {
     }
     const m = this.mosquitto;
     // with an outside broker the files are still rendered here, for its operator to point it at
-    this.auth = new AuthSync(this.pool, dbUrl, files, secrets.mqttPassword, async () => { await m?.reload(); }, this.log.child({ svc: 'broker-auth' }), m?.owner);
+    this.auth = new AuthSync(this.pool, dbUrl, files, mqttPassword, async () => { await m?.reload(); }, this.log.child({ svc: 'broker-auth' }), m?.owner);
     await this.auth.render();
     if (m) {
       await m.start();
@@ -104,7 +112,7 @@ export class Hub {
     await this.auth.listen();
     await this.auth.apply();
 
-    this.mqtt = new HubMqtt(brokerUrl!, secrets.mqttPassword, this.pool, this.log.child({ svc: 'hub-mqtt' }));
+    this.mqtt = new HubMqtt(brokerUrl!, mqttPassword, this.pool, this.log.child({ svc: 'hub-mqtt' }));
     await this.mqtt.start();
 
     this.boss = await openBoss(dbUrl, { worker: true });
@@ -131,7 +139,7 @@ export class Hub {
     this.url = `http://${this.o.bind === '0.0.0.0' ? '127.0.0.1' : this.o.bind}:${this.o.httpPort}`;
 
     const file: HubFile = {
-      pid: process.pid, database: dbUrl, broker: { url: brokerUrl!, username: HUB_USER, password: secrets.mqttPassword },
+      pid: process.pid, database: dbUrl, broker: { url: brokerUrl!, username: HUB_USER, password: mqttPassword },
       http: this.url, startedAt: new Date().toISOString(),
     };
     await writeFileAtomic(join(dir, HUB_FILE), JSON.stringify(file, null, 1) + '\n', { mode: 0o600 });
