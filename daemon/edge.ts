@@ -13,6 +13,7 @@ import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
 import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
+import { publicJobEvent } from './jobs/public-event.js';
 import { BrokerService } from './broker/broker.js';
 import { HttpService } from './http/server.js';
 import { registerPlayer } from './http/player.js';
@@ -63,7 +64,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     }
     if (e.state === 'done' || e.state === 'dead') lastProgress.delete(e.id);
     if (broker.healthy()) {
-      broker.publish(jobTopic(e), JSON.stringify(e), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
+      broker.publish(jobTopic(e), JSON.stringify(publicJobEvent(e)), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'job event not published'));
     }
   };
   const worker = new WorkerService({
@@ -79,7 +80,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
     uploads: paths.uploads, sources: paths.sources, setup, limiter,
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
-    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() })],
+    plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: (from) => broker.issueStudentToken(from) })],
     reencode: (lessonId, boost) => {
       const source = lessons.get(lessonId)?.source;
       if (!source) return undefined;

@@ -251,12 +251,32 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
   const log = createLogger(cfg.log.level);
   const edge = await buildEdge(cfg, log);
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  // a bug that escapes every handler must not leave a half-working box (a broker without a
+  // database, a server without a worker): log it, stop in order, and let systemd restart a
+  // clean process
+  let crashed = false;
+  const crash = (err: unknown, kind: string): void => {
+    log.fatal({ err, kind }, 'unexpected error: stopping so the service restarts clean');
+    if (crashed) return;
+    crashed = true;
+    void edge.app.stop(kind).finally(() => process.exit(70));
+  };
+  const onException = (err: Error): void => crash(err, 'uncaughtException');
+  const onRejection = (err: unknown): void => crash(err, 'unhandledRejection');
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  // SIGTERM while starting (a slow disk, a broker store to open) cancels the start
+  const cancelStart = (): void => { void edge.app.stop('stopped while starting'); };
+  signal.addEventListener('abort', cancelStart, { once: true });
   try {
     await edge.app.start();
   } catch (err) {
     await edge.app.stop('start failed');
     throw err;
+  } finally {
+    signal.removeEventListener('abort', cancelStart);
   }
+  if (signal.aborted) { await edge.app.stop('stopped while starting'); return edge.app.exitCode; }
   const url = edge.http.url;
   process.stderr.write(`yachay: lista / ready — ${url}  (MQTT ${edge.broker.ports.tcp}, WebSocket ${edge.broker.ports.ws})\n`);
   const lan = edge.http.lanUrls.filter((u) => u !== url);
@@ -272,6 +292,8 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
   seedSample(edge, cfg, log, signal).catch((err: unknown) => log.warn({ err }, 'sample lesson not queued'));
   await stopped;
   await edge.app.stop(String(signal.reason?.message ?? 'signal'));
+  process.off('uncaughtException', onException);
+  process.off('unhandledRejection', onRejection);
   return edge.app.exitCode;
 }
 

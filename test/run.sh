@@ -10,7 +10,9 @@ rc=${PIPESTATUS[0]}
 sum=$(grep -E '^# \{ total: ' "$out" | tail -1)
 pass=$(grep -oE 'pass: [0-9]+' <<<"$sum" | grep -oE '[0-9]+')
 fail=$(grep -oE 'fail: [0-9]+' <<<"$sum" | grep -oE '[0-9]+')
+skip=$(grep -oE 'skip: [0-9]+' <<<"$sum" | grep -oE '[0-9]+')
 if [ "$rc" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail=1; fi
 rm -f "$out"
-echo "${pass:-0} passed, ${fail:-0} failed"
+# skipped tests are said, never hidden in a green line
+echo "${pass:-0} passed, ${fail:-0} failed${skip:+, $skip skipped}"
 exit "$rc"

@@ -54,6 +54,8 @@ const RC_NOT_AUTHORIZED = 5;
 
 /** Tokens kept at most; the oldest go first, so a page-reload storm cannot grow memory. */
 const MAX_STUDENT_TOKENS = 10_000;
+/** live tokens one device (address) may hold: a few tabs and reloads */
+const TOKENS_PER_DEVICE = 8;
 
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -83,12 +85,15 @@ export class BrokerService implements Service {
   private readonly owners = new Map<string, { client: Client; who: string }>();
   /** student token → expiry (ms since epoch) */
   private readonly tokens = new Map<string, number>();
+  /** student token → address of the device it was issued to */
+  private readonly tokenFrom = new Map<string, string>();
   /**
    * client id → identity that made its stored session, kept with the sessions: an offline
    * session's queued messages go only to the user who left them, not whoever takes the id
    */
   private sessionOwners: { get(k: string): Promise<string | undefined>; put(k: string, v: string): Promise<void> } | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private storeOk = true;
   private readonly log: Logger;
   private readonly tokenTtlMs: number;
   private readonly limiter: LoginLimiter;
@@ -129,9 +134,14 @@ export class BrokerService implements Service {
     try {
       await this.db.open();
     } catch (err) {
-      // usually LOCK held: another yachay runs on the same data dir
-      throw new YachayError('YCH_ERR_IO', `cannot open broker store ${dir}: ${(err as Error).message}` +
-        ' (is another yachay running on this data dir?)', { cause: err });
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw new YachayError('YCH_ERR_IO', `cannot open broker store ${dir}: another yachay is running on this data dir (${cause.message})`, { cause: err });
+      }
+      // a damaged store (a garbage CURRENT or manifest after a power cut) holds only MQTT
+      // sessions and retained messages: saying so tells the technician it is safe to clear
+      throw new YachayError('YCH_ERR_IO', `broker store ${dir} is damaged: ${cause?.message ?? (err as Error).message}. ` +
+        `It holds only MQTT sessions and retained messages (no lessons, no users): stop the box, move ${dir} aside and start again`, { cause: err });
     }
     signal?.throwIfAborted();
     this.sessionOwners = this.db.sublevel<string, string>('yachay-session-owners', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
@@ -179,8 +189,10 @@ export class BrokerService implements Service {
       if (p) this.owners.set(client.id, { client, who: identity(p) });
     });
     // a user removed or demoted by `yachay users` (another process) is cut off within seconds
+    let tick = 0;
     this.sweeper = setInterval(() => {
       for (const { client } of this.owners.values()) if (!client.closed) this.currentPrincipal(client);
+      if (++tick % 3 === 0) void this.checkStore();
     }, 5_000);
     this.sweeper.unref();
     this.broker.on('clientDisconnect', (client) => {
@@ -306,22 +318,31 @@ export class BrokerService implements Service {
    * A token for one student page: the page connects with username `student` and the token as
    * password, and may then only read (acl.ts). Kept in memory: a restart ends them all.
    */
-  issueStudentToken(): string {
+  issueStudentToken(from?: string): string {
     const now = Date.now();
-    for (const [t, exp] of this.tokens) if (exp < now) this.tokens.delete(t);
+    for (const [t, exp] of this.tokens) if (exp < now) { this.tokens.delete(t); this.tokenFrom.delete(t); }
+    // one device keeps a few (tabs, reloads): a device minting thousands only replaces its own,
+    // it cannot evict the class's
+    if (from !== undefined) {
+      const mine = [...this.tokenFrom].filter(([, ip]) => ip === from).map(([t]) => t);
+      for (const t of mine.slice(0, Math.max(0, mine.length - (TOKENS_PER_DEVICE - 1)))) { this.tokens.delete(t); this.tokenFrom.delete(t); }
+    }
     while (this.tokens.size >= MAX_STUDENT_TOKENS) {
       const oldest = this.tokens.keys().next().value;
       if (oldest === undefined) break;
       this.tokens.delete(oldest);
+      this.tokenFrom.delete(oldest);
     }
     const token = randomBytes(24).toString('base64url');
     this.tokens.set(token, now + this.tokenTtlMs);
+    if (from !== undefined) this.tokenFrom.set(token, from);
     return token;
   }
 
   /** Ends a token early (e.g. the page logged out). Connected clients keep their connection. */
   revokeStudentToken(token: string): void {
     this.tokens.delete(token);
+    this.tokenFrom.delete(token);
   }
 
   /**
@@ -381,7 +402,24 @@ export class BrokerService implements Service {
   }
 
   healthy(): boolean {
-    return !!this.broker && !this.broker.closed && !!this.tcp?.listening;
+    return !!this.broker && !this.broker.closed && !!this.tcp?.listening && this.storeOk;
+  }
+
+  /**
+   * Every login and retained message goes through the store: when it stops answering, MQTT
+   * accepts no one although the port is open. A small write and read every 15 s tells /health.
+   */
+  async checkStore(): Promise<void> {
+    try {
+      const at = String(Date.now());
+      await this.sessionOwners?.put('\u0000probe', at);
+      if ((await this.sessionOwners?.get('\u0000probe')) !== at) throw new Error('read back a different value');
+      if (!this.storeOk) this.log.info('broker store answers again');
+      this.storeOk = true;
+    } catch (err) {
+      if (this.storeOk) this.log.error({ err }, 'broker store does not answer: MQTT logins fail; /health reports it');
+      this.storeOk = false;
+    }
   }
 }
 

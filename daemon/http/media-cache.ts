@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { FrontAnswer, FrontRequest } from './front.js';
 
 /**
  * Media files kept in memory, and the answers given from memory.
@@ -9,8 +8,8 @@ import type { FrontAnswer, FrontRequest } from './front.js';
  * made the box serve a third of what nginx serves on the same files. A file that media.ts has
  * checked (safe path, inside the store, a regular file) is kept here with its response headers
  * computed once, and checked again in the background every REVALIDATE_MS. `MediaFastPath`
- * answers requests for it before Fastify: straight from the socket through `HttpFront`
- * (front.ts), or from Node's request event on connections the front handed to Node. Everything
+ * answers requests for it from Node's request event, before Fastify (one HTTP parser, Node's,
+ * reads every request: a faster raw-socket reader was removed for its laxer parsing). Everything
  * else (the first request for a file, one that changed on disk, bad paths, errors, a server
  * that is closing, a box that asks students to log in) goes to Fastify and media.ts, which
  * refill the cache.
@@ -243,8 +242,7 @@ export class MediaFastPath {
     const now = this.now();
     if (now - e.checkedAt >= REVALIDATE_MS && now - e.revalidatingSince >= REVALIDATE_MS) {
       // the file is checked again in the background while this request and the ones that
-      // arrive meanwhile get the entry that was valid a moment ago: sending the request to
-      // Fastify instead would take its connection out of HttpFront for good
+      // arrive meanwhile get the entry that was valid a moment ago
       e.revalidatingSince = now;
       this.deps.recheck(key, e);
     }
@@ -253,21 +251,9 @@ export class MediaFastPath {
     return { a, e };
   }
 
-  /** For HttpFront: requests read straight from the socket. */
-  answerFront(req: FrontRequest): FrontAnswer | undefined {
-    const hit = this.lookup(req.method, req.target, req.headers);
-    if (!hit) return undefined;
-    const { a, e } = hit;
-    const count = this.deps.count;
-    return {
-      status: a.status, headers: a.headers, body: req.method === 'HEAD' ? undefined : a.body,
-      sent: req.method === 'GET' ? (bytes) => count(e, Math.min(bytes, a.mediaBytes)) : () => {},
-    };
-  }
-
   /**
-   * For connections Node's HTTP server owns (see front.ts): answers from memory and returns
-   * true, or returns false so the caller hands the request to Fastify.
+   * From Node's request event, before Fastify: answers from memory and returns true, or
+   * returns false so the caller hands the request to Fastify.
    */
   serve(req: IncomingMessage, res: ServerResponse): boolean {
     const hit = this.lookup(req.method, req.url, req.headers);

@@ -22,7 +22,7 @@ export interface PlayerOptions {
   /** port of the broker's WebSocket listener; absent: the page does not subscribe */
   mqttWsPort?: number | undefined;
   /** a fresh read-only token for one page's MQTT connection (BrokerService.issueStudentToken) */
-  studentToken?: (() => string) | undefined;
+  studentToken?: ((from: string) => string) | undefined;
 }
 
 interface Asset { body: Buffer; gz: Buffer | undefined; type: string; etag: string }
@@ -118,7 +118,7 @@ export async function registerPlayer(app: FastifyInstance, opts: PlayerOptions):
     return {
       school: opts.school,
       mqttWs: wsOrigin(req, opts.mqttWsPort),
-      studentToken: opts.mqttWsPort && opts.studentToken ? opts.studentToken() : null,
+      studentToken: opts.mqttWsPort && opts.studentToken ? opts.studentToken(req.ip) : null,
     };
   });
 }

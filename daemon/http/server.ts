@@ -12,9 +12,9 @@ import type { Users } from '../users/users.js';
 import type { SetupToken } from '../users/setup-token.js';
 import { ByteCounter, mediaKey, mediaRoutes, recheckCached, storeRealpath } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
-import { HttpFront } from './front.js';
 import { apiRoutes, createMetrics, type ApiOptions, type LessonSource } from './routes/api.js';
 import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
+import { YachayError } from '../errors.js';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
 
 export type { Lesson, LessonSource } from './routes/api.js';
@@ -42,6 +42,8 @@ export interface AppDeps {
   now?: () => number;
   /** while the box has no admin: the one-time token that creates it */
   setup?: SetupToken;
+  /** how long a request other than an upload may take to send its body (default 30 s) */
+  bodyTimeoutMs?: number;
   /** failed logins per address, shared with the broker (default: one of its own) */
   limiter?: LoginLimiter;
   /** queues a re-encode with more quality of a published lesson (POST /api/lessons/:id/reencode) */
@@ -60,6 +62,8 @@ const CONNECTION_TIMEOUT_MS = 120_000;
 const KEEP_ALIVE_MS = 5_000;
 /** JSON bodies (login); uploads stream past this with their own limit. */
 const JSON_BODY_LIMIT = 64 * 1024;
+/** a request other than an upload sends its body (at most JSON_BODY_LIMIT) within this */
+const BODY_TIMEOUT_MS = 30_000;
 
 /**
  * The LAN server's Fastify instance with every route, not listening: tests call inject() on it,
@@ -71,30 +75,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let closing = false;
   // built below, once metrics and the byte counter exist; requests only arrive after listen()
   let fast: MediaFastPath | undefined;
-  let front: HttpFront | undefined;
   const app = Fastify({
-    // every connection is read first by HttpFront, which answers segments already in memory
-    // straight from the socket and hands everything else to this Node server (front.ts); the
-    // server's limits and timeouts are set here because Fastify leaves a factory's server alone
+    // one HTTP parser for every request (Node's): segments already in memory are answered from
+    // its request event before Fastify routes, everything else goes on to Fastify. The server's
+    // limits and timeouts are set here because Fastify leaves a factory's server alone.
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
-      const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-        // connections the front handed over still get memory answers, through Node's parser
+      const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true }, (req, res) => {
+        // Node refuses a request with no Host; RFC 9112 §3.2 also refuses two (a proxy and
+        // this server could disagree on which site is meant)
+        if ((req.headersDistinct.host?.length ?? 0) > 1) {
+          res.writeHead(400, { 'content-type': 'application/json', connection: 'close' })
+            .end('{"error":"YCH_HTTP_BAD_REQUEST","message":"more than one Host header"}');
+          return;
+        }
         if (!fast?.serve(req, res)) handler(req, res);
       });
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.requestTimeout = 0;
       server.setTimeout(CONNECTION_TIMEOUT_MS);
-      const nodeListeners = server.listeners('connection') as Array<(s: Socket) => void>;
-      const f = new HttpFront({
-        answer: (req) => fast?.answerFront(req),
-        handOver: (socket) => { for (const l of nodeListeners) l.call(server, socket); },
-        maxHeadBytes: MAX_HEADER_BYTES,
-        keepAliveMs: KEEP_ALIVE_MS,
-        stallMs: CONNECTION_TIMEOUT_MS,
-      });
-      front = f;
-      server.removeAllListeners('connection');
-      server.on('connection', (socket: Socket) => f.take(socket));
       return server;
     },
     loggerInstance: deps.log,
@@ -124,8 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // whose download finishes are closed as soon as they fall idle
   app.addHook('preClose', async () => {
     closing = true;
-    front?.closeIdle();
-    const sweep = setInterval(() => { app.server.closeIdleConnections(); front?.closeIdle(); }, 100);
+    const sweep = setInterval(() => { app.server.closeIdleConnections(); }, 100);
     sweep.unref();
     app.server.once('close', () => clearInterval(sweep));
   });
@@ -133,6 +130,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing) reply.header('connection', 'close');
     return payload;
   });
+
+  // SameSite cookies guard uploads; Bearer tokens and other browsers' quirks do not: a request
+  // that changes something and says it comes from another site is refused before any route
+  app.addHook('onRequest', async (req) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    let foreign = site === 'cross-site';
+    if (origin !== undefined) {
+      try { foreign ||= new URL(origin).host !== req.headers.host; } catch { foreign = true; }
+    }
+    if (foreign) throw new HttpError(403, 'YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
+  });
+
+  // Node's requestTimeout is one number for the whole server and uploads need hours, so it is
+  // off; every other request must deliver its (small) body within BODY_TIMEOUT_MS, or a
+  // client trickling a login body byte by byte would hold its socket and memory for good
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/api/uploads')) return;
+    const raw = req.raw;
+    if (raw.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) return;
+    const timer = setTimeout(() => { if (!raw.complete) raw.socket.destroy(); }, bodyTimeoutMs);
+    timer.unref();
+    raw.once('end', () => clearTimeout(timer));
+    raw.once('close', () => clearTimeout(timer));
+  });
+
+  // the page's session answer carries a student MQTT token: behind the same login as the lessons
+  if (deps.cfg.studentsNeedLogin) {
+    app.addHook('onRequest', async (req) => { if (req.url.split('?')[0] === '/api/session') sessions.require(req); });
+  }
 
   app.addHook('onResponse', async (req, reply) => {
     metrics.requests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
@@ -209,7 +238,18 @@ export class HttpService implements Service {
     if (this.app) return;
     this.app = await buildApp(this.deps);
     if (signal?.aborted) return;
-    await this.app.listen({ host: this.deps.cfg.host, port: this.deps.cfg.port });
+    try {
+      await this.app.listen({ host: this.deps.cfg.host, port: this.deps.cfg.port });
+    } catch (err) {
+      // a port taken or not allowed is the configuration's to fix: exit 78, not a restart loop
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+        const app = this.app; this.app = undefined; await app.close();
+        throw new YachayError('YCH_ERR_CONFIG', `http.port: cannot listen on ${this.deps.cfg.host}:${this.deps.cfg.port}: ${code}` +
+          (code === 'EADDRINUSE' ? ' (another program uses this port: choose another or stop it)' : ''), { cause: err });
+      }
+      throw err;
+    }
     this.listening = true;
     this.deps.log.info({ url: this.url }, 'LAN server listening');
   }

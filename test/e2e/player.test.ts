@@ -37,6 +37,8 @@ async function mediaTime(page: Page, sel: string): Promise<number> {
   return page.$eval(sel, (m) => (m as HTMLMediaElement).currentTime);
 }
 
+// a developer without Chromium may skip it; CI installs it, so there a missing Chromium fails
+if (!existsSync(CHROMIUM) && process.env.CI) throw new Error(`${CHROMIUM} is missing under CI: setup-dev.sh installs the chromium package`);
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: apt-get install -y chromium`;
 
 t.test('student plays a lesson, switches to audio only, saves it for offline; a teacher push opens it', { skip }, async (t) => {

@@ -160,3 +160,38 @@ t.test('an offline session\'s queued messages go only to the user who left them'
   });
   t.equal(msg, 'secret command', 'the admin gets the queued command on return');
 });
+
+t.test('a device minting student tokens only replaces its own', async (t) => {
+  const { broker } = await setup(t);
+  const classmates = Array.from({ length: 30 }, (_, i) => broker.issueStudentToken(`192.168.1.${i + 10}`));
+  for (let i = 0; i < 20_000; i++) broker.issueStudentToken('192.168.1.99');
+  const url = `mqtt://127.0.0.1:${broker.ports.tcp}`;
+  const ok = await Promise.all(classmates.slice(0, 5).map(async (password, i) => {
+    const c = await mqtt.connectAsync(url, { username: 'student', password, reconnectPeriod: 0, clientId: `stu-${i}` }).catch(() => undefined);
+    await c?.endAsync(true);
+    return Boolean(c);
+  }));
+  t.same(ok, [true, true, true, true, true], 'the class\'s tokens still work after one device minted 20,000');
+});
+
+// issue 10, item 8
+t.test('a damaged broker store is named as such, and a store that stops answering shows in health', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const db = openDb(join(t.testdir(), 'yachay.db'));
+  t.teardown(() => db.close());
+  const users = new Users(db);
+  const dir = join(t.testdir(), 'broker');
+  const make = (): BrokerService => new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir, log: pino({ level: 'silent' }) });
+  const first = make();
+  await first.start();
+  t.ok(first.healthy());
+  await first.checkStore();
+  t.ok(first.healthy(), 'a working store is healthy');
+  // the store's LevelDB closes under the running broker (as a failing SD card would make it fail)
+  await (first as unknown as { db: { close(): Promise<void> } }).db.close();
+  await first.checkStore();
+  t.notOk(first.healthy(), 'health says the broker is not usable');
+  await first.stop();
+  writeFileSync(join(dir, 'CURRENT'), 'garbage\n');
+  await t.rejects(make().start(), { message: /is damaged: .*holds only MQTT sessions and retained messages.*move .* aside/ });
+});

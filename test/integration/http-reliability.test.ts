@@ -255,3 +255,41 @@ t.test('a slow client sending its head a byte at a time neither blocks others no
     t.match(slow[i]!.answer(), /^HTTP\/1\.1 408 /, 'answered 408 Request Timeout');
   }
 });
+
+// issue 10, item 6: SIGTERM while a teacher uploads used to close the database under the upload,
+// answer 500, orphan the file and take ~50 s to exit
+t.test('SIGTERM during an upload parks it resumably and the server stops at once', async (t) => {
+  const dir = t.testdir();
+  const data = join(dir, 'data');
+  const clip = readFileSync(makeClip(dir, 'clip', { seconds: 3, width: 320, height: 240 }));
+  let child = await startRunner(t, data);
+  let auth = await login(child.url);
+  const created = await fetch(`${child.url}/api/uploads?title=sigterm`, {
+    method: 'POST', headers: { ...auth, 'upload-length': String(clip.length) }, body: clip.subarray(0, 10_000),
+  });
+  t.equal(created.status, 201);
+  const { id } = (await created.json()) as { id: string };
+  const answer = new Promise<{ status?: number; offset?: string | undefined }>((resolveAnswer) => {
+    const inFlight = request(`${child.url}/api/uploads/${id}`, {
+      method: 'PATCH', headers: { ...auth, 'upload-offset': '10000', 'content-length': String(clip.length - 10_000) },
+    }, (res) => { res.resume(); resolveAnswer({ status: res.statusCode, offset: res.headers['upload-offset'] as string | undefined }); });
+    inFlight.on('error', () => resolveAnswer({}));
+    inFlight.write(clip.subarray(10_000, 30_000));
+  });
+  await waitFor(() => statSync(join(data, 'uploads', `${id}.part`)).size >= 30_000, 5_000, 'the in-flight bytes to reach the disk');
+  const t0 = Date.now();
+  const exited = new Promise<number | null>((r) => child.proc.once('exit', (code) => r(code)));
+  child.proc.kill('SIGTERM');
+  const got = await answer;
+  t.equal(got.status, 503, 'the teacher is told the box restarts (not a 500)');
+  t.equal(got.offset, '30000', 'and where the upload will resume');
+  t.equal(await exited, 0, child.stderr());
+  t.ok(Date.now() - t0 < 5_000, `stopped in ${Date.now() - t0} ms`);
+  t.same(listed(join(data, 'sources')), [], 'nothing orphaned in sources/');
+  child = await startRunner(t, data);
+  auth = await login(child.url);
+  const rest = await fetch(`${child.url}/api/uploads/${id}`, { method: 'PATCH', headers: { ...auth, 'upload-offset': '30000' }, body: clip.subarray(30_000) });
+  t.equal(rest.status, 200, 'the upload resumes after the restart');
+  t.match(await rest.json(), { complete: true, lessonId: 'les-new' });
+  await killed(child.proc);
+});

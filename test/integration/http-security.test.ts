@@ -207,3 +207,66 @@ t.test('removal and demotion take effect on open sessions', async (t) => {
   const res = await fetch(`${f.url}/api/lessons/les1/reencode`, { method: 'POST', headers: { authorization: `Bearer ${teacher}`, 'content-type': 'application/json' }, body: '{}' });
   t.equal(res.status, 401, 'removed: the old session is not logged in any more');
 });
+
+// issue 10, item 10: no Origin check; /metrics public; student tokens minted without bound
+t.test('cross-site writes are refused; /metrics is for the box and its operators', async (t) => {
+  const f = await fixture(t);
+  const post = (headers: Record<string, string>): Promise<number> => fetch(`${f.url}/api/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username: 'maestra', password: PASSWORD }),
+  }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+  t.equal(await post({ origin: 'http://evil.example' }), 403, 'Origin of another site');
+  t.equal(await post({ 'sec-fetch-site': 'cross-site' }), 403, 'Sec-Fetch-Site: cross-site');
+  t.equal(await post({ origin: 'null' }), 403, 'an opaque origin');
+  t.equal(await post({ origin: f.url }), 200, 'the box\'s own page');
+  t.equal(await post({}), 200, 'a tool that sends no Origin');
+  const app = await buildApp(f.deps);
+  t.teardown(() => app.close());
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23' })).statusCode, 401, 'a phone on the Wi-Fi gets no metrics');
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '127.0.0.1' })).statusCode, 200, 'the box\'s Prometheus does');
+  const device = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'sensor1', password: PASSWORD } })).json().token as string;
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23', headers: { authorization: `Bearer ${device}` } })).statusCode, 200, 'a monitoring device account does');
+  const teacher = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD } })).json().token as string;
+  t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23', headers: { authorization: `Bearer ${teacher}` } })).statusCode, 403, 'a teacher does not');
+});
+
+// issue 10, item 11: one HTTP parser (Node's) for every request, with RFC 9112's Host rules,
+// also for a segment already answered from memory
+t.test('no Host or two Host headers get 400, for a cached segment as for any route', async (t) => {
+  const f = await fixture(t);
+  const port = Number(new URL(f.url).port);
+  const seg = '/media/les1/v0/seg_00000.m4s';
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status, 200, 'a good request');
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status, 200, 'again, from memory');
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nConnection: close\r\n\r\n`)).status, 400, 'no Host');
+  t.equal((await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n`)).status, 400, 'two Host headers');
+  t.equal((await raw(port, `GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n`)).status, 400, 'two Host headers, any route');
+  const smuggle = await raw(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`);
+  t.equal(smuggle.status, 400, 'Content-Length with Transfer-Encoding');
+});
+
+// issue 10, item 13
+t.test('a trickled request body is cut off; uploads are not', async (t) => {
+  const dir = t.testdir();
+  const db = openDb(join(dir, 'yachay.db'));
+  t.teardown(() => db.close());
+  const svc = new HttpService({
+    cfg: { host: '127.0.0.1', port: 0, maxUploadMB: 1, loginAttemptsPerMinute: 5, studentsNeedLogin: true },
+    log: pino({ level: 'silent' }), db, store: join(dir, 'store'), lessons: { list: () => [], get: () => undefined },
+    users: new Users(db), health: () => ({ db: true }), bodyTimeoutMs: 500,
+    plugins: [async (app) => { app.get('/api/session', async () => ({ studentToken: 'would-be-a-token' })); }],
+  });
+  await svc.start(new AbortController().signal);
+  t.teardown(() => svc.stop());
+  const port = Number(new URL(svc.url).port);
+  const t0 = Date.now();
+  const r = await new Promise<{ closedAfter: number; text: string }>((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    let text = '';
+    sock.on('data', (c) => { text += c.toString(); });
+    sock.on('close', () => resolve({ closedAfter: Date.now() - t0, text }));
+    sock.write('POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"username":');
+  });
+  t.ok(r.closedAfter >= 400 && r.closedAfter < 5000, `the socket was closed after ${r.closedAfter} ms`);
+  const session = await fetch(`${svc.url}/api/session`);
+  t.equal(session.status, 401, 'with studentsNeedLogin, the session answer (and its MQTT token) needs a login');
+});

@@ -45,3 +45,16 @@ t.test('yachay start serves, reports health and stops cleanly on SIGTERM', async
   child.kill('SIGTERM');
   t.equal(await exit, 0, err);
 });
+
+// issue 10, item 12: a taken port is the technician's to fix, not a reason to restart forever
+t.test('an HTTP port in use stops start with exit 78 and says which port', async (t) => {
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '0.0.0.0', () => r()));
+  t.teardown(() => new Promise<void>((r) => taken.close(() => r())));
+  const port = (taken.address() as { port: number }).port;
+  const { yachay } = await import('../helpers/cli.js');
+  const r = await yachay(['start', '--data-dir', t.testdir(), '--http-port', String(port), '--mqtt-port', '0', '--mqtt-ws-port', '0']);
+  t.equal(r.code, 78, r.stderr.slice(-400));
+  t.match(r.stderr, new RegExp(`YCH_ERR_CONFIG: http.port: cannot listen on .*:${port}: EADDRINUSE`));
+});

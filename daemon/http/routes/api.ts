@@ -91,6 +91,10 @@ export function lessonView(l: Lesson): Record<string, unknown> {
   };
 }
 
+export function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
+
 export interface ApiOptions {
   cfg: HttpConfig;
   lessons: LessonSource;
@@ -123,7 +127,9 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok, services });
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  // login counts and traffic are for the box's own Prometheus (loopback) and its operators
+  app.get('/metrics', async (req, reply) => {
+    if (!isLoopback(req.ip)) sessions.require(req, ['admin', 'device']);
     const body = await opts.metrics.registry.metrics();
     return reply.type(opts.metrics.registry.contentType).header('cache-control', 'no-store').send(body);
   });

@@ -85,9 +85,23 @@ function diskFull(): HttpError {
   return new HttpError(507, 'YCH_HTTP_DISK_FULL', 'the box has no room left for this recording; delete old lessons or ask the admin', { connection: 'close' });
 }
 
+class Stopping extends Error {
+  constructor() { super('the box is stopping'); }
+}
+
 export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): Promise<void> {
   const maxBytes = opts.cfg.maxUploadMB * 1024 * 1024;
   const busy = new Set<string>();
+  /**
+   * Uploads still receiving. When the box stops, each is parked at once (its bytes so far kept
+   * in .part, resumable) instead of holding the stop open while the database closes under it.
+   */
+  const receiving = new Set<Transform>();
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+    for (const l of receiving) l.destroy(new Stopping());
+  });
   const part = (id: string): string => join(opts.uploads, `${id}.part`);
   const metaFile = (id: string): string => join(opts.uploads, `${id}.json`);
 
@@ -139,7 +153,9 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
       const src = req.raw;
       const onGone = (): void => { if (!src.complete) limiter.destroy(new Error('client went away')); };
       src.once('error', onGone).once('close', onGone);
+      if (stopping) throw new Stopping();
       src.pipe(limiter);
+      receiving.add(limiter);
       try {
         await pipeline(limiter, createWriteStream(part(meta.id), { flags: 'a' }));
       } catch (err) {
@@ -155,8 +171,14 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
           throw diskFull();
         }
         req.log.info({ upload: meta.id, err: (err as Error).message }, 'upload interrupted, resumable');
+        if (err instanceof Stopping) {
+          const kept = await offsetOf(meta.id);
+          throw new HttpError(503, 'YCH_HTTP_STOPPING', `la caja se está reiniciando: la subida sigue desde el byte ${kept} cuando vuelva / the box is restarting: the upload resumes from byte ${kept}`,
+            { 'upload-offset': String(kept), 'retry-after': '30', location: `/api/uploads/${meta.id}`, connection: 'close' });
+        }
         throw err;
       } finally {
+        receiving.delete(limiter);
         src.off('error', onGone).off('close', onGone);
       }
       const now = await offsetOf(meta.id);
