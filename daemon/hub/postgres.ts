@@ -1,6 +1,8 @@
 import { chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { YachayError } from '../errors.js';
@@ -71,14 +73,25 @@ export class EmbeddedPostgres {
 
   get stopRequested(): boolean { return this.child?.stopRequested ?? false; }
 
+  /**
+   * A unix socket path is limited to 107 bytes: a deep data dir gets its socket folder in
+   * /tmp instead (named by a hash of the data dir, so one hub finds its own again).
+   */
+  get socketDir(): string {
+    const inside = join(this.root, 'run');
+    if (inside.length + '/.s.PGSQL.65535.lock'.length <= 100) return inside;
+    return join(tmpdir(), `yachay-pg-${createHash('sha256').update(this.root).digest('hex').slice(0, 12)}`);
+  }
+
   async start(): Promise<string> {
     await mkdir(join(this.root, 'run'), { recursive: true, mode: 0o700 });
+    await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
     const owner = this.runUser ? systemUser(this.runUser) : undefined;
     if (!existsSync(join(this.data, 'PG_VERSION'))) await this.init(owner);
-    if (owner) await chownTree(this.root, owner.uid, owner.gid);
+    if (owner) { await chownTree(this.root, owner.uid, owner.gid); await chown(this.socketDir, owner.uid, owner.gid); }
     this.port = await freePort();
     this.child = Child.spawn('postgres', pgBin('postgres'), [
-      '-D', this.data, '-p', String(this.port), '-k', join(this.root, 'run'), '-c', 'listen_addresses=127.0.0.1',
+      '-D', this.data, '-p', String(this.port), '-k', this.socketDir, '-c', 'listen_addresses=127.0.0.1',
     ], { logFile: this.logFile, asUser: this.runUser });
     if (owner) await chown(this.logFile, owner.uid, owner.gid).catch(() => undefined);
     await this.waitReady();
@@ -130,6 +143,7 @@ export class EmbeddedPostgres {
     let pid: number | undefined;
     try { pid = Number((await readFile(join(this.data, 'postmaster.pid'), 'utf8')).split('\n')[0]); } catch { /* not up */ }
     await this.child.stop('SIGINT', { pid: pid && pid > 0 ? pid : undefined, graceMs: 20_000 });
+    if (this.socketDir !== join(this.root, 'run')) await rm(this.socketDir, { recursive: true, force: true });
     this.log.info('private PostgreSQL stopped');
   }
 }

@@ -12,6 +12,8 @@ export interface RunningHub {
   stderr(): string;
   file(): HubFile;
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** the exit, without asking for it */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export async function startHub(dir: string, env: NodeJS.ProcessEnv = {}): Promise<RunningHub> {
@@ -33,7 +35,7 @@ export async function startHub(dir: string, env: NodeJS.ProcessEnv = {}): Promis
     await sleep(100);
   }
   return {
-    dir, http, httpPort, mqttPort, proc,
+    dir, http, httpPort, mqttPort, proc, exited,
     stderr: () => err,
     file: () => JSON.parse(readFileSync(join(dir, 'hub.json'), 'utf8')) as HubFile,
     async stop() {
