@@ -37,7 +37,8 @@ function hostOnly(host: string): string {
 }
 
 export async function buildHubHttp(d: HubHttpDeps): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({ loggerInstance: d.log.child({ svc: 'hub-http' }) as FastifyBaseLogger, bodyLimit: 16 * 1024, trustProxy: false });
+  const app: FastifyInstance = Fastify({ // one line per request would drown the hub's log: warnings and errors only
+    loggerInstance: d.log.child({ svc: 'hub-http' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 16 * 1024, trustProxy: false });
   const limiter = new AttemptLimiter(d.enrollPerMinute ?? 10, 60_000);
 
   app.get('/health', async () => ({ ok: true, role: 'hub', ...d.health() }));

@@ -1,5 +1,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type PgBoss from 'pg-boss';
 import type pg from 'pg';
@@ -112,7 +114,9 @@ export class Hub {
     await this.auth.listen();
     await this.auth.apply();
 
-    this.mqtt = new HubMqtt(brokerUrl!, mqttPassword, this.pool, this.log.child({ svc: 'hub-mqtt' }));
+    // one stable session per hub data dir: two hubs on one broker must not take each other's session
+    const clientId = `yachay-hub-${hostname()}-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`;
+    this.mqtt = new HubMqtt(brokerUrl!, mqttPassword, this.pool, this.log.child({ svc: 'hub-mqtt' }), clientId);
     await this.mqtt.start();
 
     this.boss = await openBoss(dbUrl, { worker: true });
