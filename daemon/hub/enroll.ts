@@ -56,11 +56,11 @@ export async function enrollSchool(pool: pg.Pool, school: string, name: string |
   checkSchool(school);
   return inTransaction(pool, async (c) => {
     const old = await c.query<{ name: string }>('SELECT name FROM schools WHERE id = $1 FOR UPDATE', [school]);
-    if (!old.rowCount && !name) throw new YachayError('YCH_ERR_USAGE', `school ${school} is new: give its name with --name "I.E. 54321, Puno"`);
     await c.query(
       `INSERT INTO schools (id, name, channels) VALUES ($1, $2, $3)
        ON CONFLICT (id) DO UPDATE SET name = COALESCE($4, schools.name), channels = COALESCE($5, schools.channels), revoked_at = NULL`,
-      [school, name ?? old.rows[0]?.name, channels ?? [DEFAULT_CHANNEL], name ?? null, channels ?? null]);
+      // a new school without --name is shown by its id until a later `hub enroll --name` names it
+      [school, name ?? old.rows[0]?.name ?? school, channels ?? [DEFAULT_CHANNEL], name ?? null, channels ?? null]);
     const code = newCode();
     const expiresAt = new Date(now.getTime() + CODE_DAYS * 86400_000);
     await c.query('INSERT INTO enroll_codes (code_sha256, school, expires_at) VALUES ($1, $2, $3)', [codeHash(code), school, expiresAt]);

@@ -22,7 +22,7 @@ t.before(async () => {
 
 /** through the real CLI (the code alone on stdout's last line) */
 async function enrollCli(school: string, extra: string[] = []): Promise<string> {
-  const r = await yachay(['hub', 'enroll', school, '--name', `I.E. ${school}, Puno`, ...extra, '--data-dir', hub.dir]);
+  const r = await yachay(['hub', 'enroll', school, ...extra, '--data-dir', hub.dir]);
   if (r.code !== 0) throw new Error(`enroll failed: ${r.stderr}`);
   return r.stdout.trim().split('\n').pop()!;
 }
@@ -63,7 +63,7 @@ t.test('hub start answers /health with a Date header and writes hub.json 0600', 
 });
 
 t.test('a one-time code is exchanged once for MQTT credentials and the hub key; wrong, reused, expired and revoked are refused', async (t) => {
-  const code = await enrollCli('ie-54321', ['--channels', 'primaria,ciencia']);
+  const code = await enrollCli('ie-54321', ['--name', 'I.E. 54321, Puno', '--channels', 'primaria,ciencia']);
   t.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/, `the code alone on stdout's last line: ${code}`);
   const stored = await db.query('SELECT code_sha256 FROM enroll_codes');
   t.notOk(stored.rows.some((r) => r.code_sha256.includes(code)), 'only a hash is stored');
@@ -71,7 +71,7 @@ t.test('a one-time code is exchanged once for MQTT credentials and the hub key; 
   const ok = await exchange(code.toLowerCase());
   t.equal(ok.status, 200, 'typed in lower case, it still works');
   t.match(ok.body, {
-    school: 'ie-54321', name: 'I.E. ie-54321, Puno', channels: ['primaria', 'ciencia'],
+    school: 'ie-54321', name: 'I.E. 54321, Puno', channels: ['primaria', 'ciencia'],
     mqtt: { url: `mqtt://127.0.0.1:${hub.mqttPort}`, username: 'box-ie-54321', password: /^.{20,}$/ },
     hubKey: /BEGIN PUBLIC KEY/, origin: `${hub.http}/`,
   });
