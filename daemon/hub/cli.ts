@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { YachayError, isYachayError } from '../errors.js';
+import { ERRORS, YachayError, isYachayError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import { killAllChildren } from '../optimize/ffmpeg.js';
 import { Hub, HUB_FILE } from './hub.js';
 import type { HubFile } from './hub.js';
@@ -189,8 +190,11 @@ async function addCommand(dataDir: string, rest: string[], values: Values): Prom
         return 0;
       }
       if (job?.state === 'failed' || job?.state === 'cancelled' || !job) {
-        const msg = (job?.output as { message?: string } | undefined)?.message ?? (job ? job.state : 'the job disappeared');
-        throw new YachayError('YCH_ERR_FFMPEG_FAILED', `encoding ${id} failed: ${msg}`);
+        // pg-boss keeps the thrown error's own fields: the worker's error code reaches this shell
+        const out = job?.output as { message?: string; code?: string } | undefined;
+        const msg = out?.message ?? (job ? job.state : 'the job disappeared');
+        const code = out?.code && out.code in ERRORS ? out.code as ErrorCode : 'YCH_ERR_FFMPEG_FAILED';
+        throw new YachayError(code, `encoding ${id} failed: ${msg}`);
       }
       await sleep(500);
     }

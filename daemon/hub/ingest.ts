@@ -8,7 +8,8 @@ import type { OptimizeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { NativeKernels } from '../analysis/native.js';
 import { loadNative } from '../analysis/native.js';
-import { YachayError } from '../errors.js';
+import { YachayError, isYachayError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import { optimize } from '../optimize/optimizer.js';
 import { forwardingProgress, renditionsOf } from '../jobs/optimize-job.js';
 import { LESSON_ID } from '../catalog/lessons.js';
@@ -25,6 +26,9 @@ import type { CatalogEntry } from './hub-mqtt.js';
  * its retained catalog entry.
  */
 export const QUEUE = 'hub-optimize';
+
+const PERMANENT = new Set<ErrorCode>(['YCH_ERR_INPUT_MISSING', 'YCH_ERR_INPUT_NOT_MEDIA', 'YCH_ERR_INPUT_CORRUPT', 'YCH_ERR_INPUT_EMPTY',
+  'YCH_ERR_INPUT_TOO_LARGE', 'YCH_ERR_ENCODE_REFUSED', 'YCH_ERR_USAGE']);
 
 export interface IngestPayload { id: string; title: string; channel: string; source: string }
 export interface IngestOutput { id: string; version: number; bytes: number }
@@ -130,6 +134,12 @@ export class IngestWorker {
       await this.d.announce(entry, schools);
       log.info({ version: entry.version, bytes: entry.bytes, misses: result.misses.length }, 'lesson published');
       return { id: entry.id, version: entry.version, bytes: entry.bytes };
+    } catch (err) {
+      if (isYachayError(err) && PERMANENT.has(err.code)) {
+        // the same recording fails the same way: no retry (pg-boss 10 retries while retry_count < retry_limit)
+        await this.d.pool.query('UPDATE pgboss.job SET retry_limit = retry_count WHERE id = $1', [jobId]).catch(() => undefined);
+      }
+      throw err;
     } finally {
       // the origin holds hard links to every published file: the work folder costs nothing to drop
       await rm(work, { recursive: true, force: true });

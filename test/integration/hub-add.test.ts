@@ -92,8 +92,8 @@ t.test('hub add of a file that is not media fails with the error, non-zero', asy
   const { writeFileSync } = await import('node:fs');
   writeFileSync(bad, 'esto no es un video\n'.repeat(50));
   const add = await yachay(['hub', 'add', bad, '--title', 'Mala', '--data-dir', hub.dir, '--wait']);
-  t.not(add.code, 0);
-  t.match(add.stderr, /encoding mala failed: .+/i, add.stderr.slice(-600));
+  t.equal(add.code, 65, 'the worker\'s error code and exit status (YCH_ERR_INPUT_NOT_MEDIA)');
+  t.match(add.stderr, /YCH_ERR_INPUT_NOT_MEDIA: encoding mala failed: .*not a video or audio file/i, add.stderr.slice(-600));
   t.ok(readFileSync(join(hub.dir, 'hub.json')), 'the hub keeps running');
   const health = await fetch(`${hub.http}/health`);
   t.equal(health.status, 200);
