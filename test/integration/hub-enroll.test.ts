@@ -176,6 +176,16 @@ t.test('the fleet view reflects a box status and telemetry message', async (t) =
   }
   t.match(row, { school: 'esc-fleet', name: 'I.E. esc-fleet, Puno', online: true, version: '0.1.1', diskFreeBytes: 12_345_678_901, tempC: 61.5, lessonsSynced: 7, pending: 2, wanBytesLastNight: 52_000_000, errors: 1 });
   t.ok(Date.now() - Date.parse(row!.lastSeen) < 30_000, 'last seen by the hub clock, not the box clock (at: 0)');
+  await box.publishAsync('yachay/esc-fleet/request/agua', JSON.stringify({ at: Date.now(), by: 'prof-ana' }), { qos: 1 });
+  await box.publishAsync('yachay/esc-fleet/sync/report', JSON.stringify({ at: Date.now(), bytes: 1234, seconds: 9, installed: 1, failed: [] }), { qos: 1 });
+  let req: { lesson_id: string; requested_by: string } | undefined;
+  for (let i = 0; i < 50 && !req; i++) {
+    await sleep(100);
+    req = (await db.query("SELECT lesson_id, requested_by FROM requests WHERE school = 'esc-fleet'")).rows[0];
+  }
+  t.same(req, { lesson_id: 'agua', requested_by: 'prof-ana' }, 'a teacher\'s request is recorded');
+  const rep = await db.query("SELECT kind, payload FROM sync_reports WHERE school = 'esc-fleet'");
+  t.match(rep.rows, [{ kind: 'report', payload: { bytes: 1234, installed: 1 } }], 'the sync report is recorded');
   const tel = await db.query("SELECT count(*)::int AS n FROM telemetry WHERE school = 'esc-fleet'");
   t.equal(tel.rows[0].n, 1, 'telemetry row kept');
   const metrics = await (await fetch(`${hub.http}/metrics`)).text();
