@@ -23,7 +23,8 @@ import { sleep } from './ports.js';
 export const HUB_HELP = `yachay hub — el hub central / the central hub
 
   yachay hub start --data-dir DIR --http-port N --mqtt-port N [--bind ADDR]
-                   [--database postgres://…] [--broker mqtt://…] [--public-mqtt mqtt://HOST:PORT]
+                   [--database postgres://…] [--broker mqtt://hub:PASSWORD@HOST:PORT] [--public-mqtt mqtt://HOST:PORT]
+                   [--origin DIR]   (hubs on one database share the queue, the origin and hub-ed25519.pem)
                                        hub con PostgreSQL y Mosquitto propios si no se dan / own PostgreSQL and Mosquitto unless given
   yachay hub enroll SCHOOL --name "I.E. 54321, Puno" [--channels a,b] --data-dir DIR
                                        código de inscripción de un solo uso (7 días) / one-time enrollment code (7 days)
@@ -43,6 +44,7 @@ const OPTIONS = {
   database: { type: 'string' },
   broker: { type: 'string' },
   'public-mqtt': { type: 'string' },
+  origin: { type: 'string' },
   title: { type: 'string' },
   channel: { type: 'string' },
   id: { type: 'string' },
@@ -114,7 +116,7 @@ async function startCommand(dataDir: string, values: Values): Promise<number> {
   const log = createLogger(cfg.log.level);
   const hub = new Hub({
     dataDir, httpPort: port(values['http-port'], '--http-port'), mqttPort: port(values['mqtt-port'], '--mqtt-port'),
-    bind: values.bind ?? '127.0.0.1', database: values.database, broker: values.broker, publicMqttUrl: values['public-mqtt'],
+    bind: values.bind ?? '127.0.0.1', database: values.database, broker: values.broker, publicMqttUrl: values['public-mqtt'], origin: values.origin,
     optimize: cfg.optimize,
   }, log.child({ svc: 'hub' }));
   let signals = 0;

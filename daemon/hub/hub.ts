@@ -35,6 +35,8 @@ export interface HubOptions {
   database?: string | undefined;
   broker?: string | undefined;
   publicMqttUrl?: string | undefined;
+  /** the origin folder (default <data>/origin); hubs sharing one database share it too (NFS, object storage mount) */
+  origin?: string | undefined;
   optimize: Readonly<OptimizeConfig>;
 }
 
@@ -76,6 +78,7 @@ export class Hub {
     if (isRoot()) await chmod(dir, 0o711);
     const secrets = await loadOrCreateSecrets(dir);
     const key = await loadOrCreateHubKey(dir);
+    const origin = resolve(this.o.origin ?? join(dir, 'origin'));
 
     let dbUrl = this.o.database;
     if (!dbUrl) {
@@ -122,7 +125,7 @@ export class Hub {
     this.boss = await openBoss(dbUrl, { worker: true });
     const mqtt = this.mqtt;
     this.worker = new IngestWorker({
-      boss: this.boss, pool: this.pool, dataDir: dir, originRoot: join(dir, 'origin'), privateKey: key.privateKey,
+      boss: this.boss, pool: this.pool, dataDir: dir, originRoot: origin, privateKey: key.privateKey,
       cfg: this.o.optimize, log: this.log.child({ svc: 'ingest' }),
       async announce(entry, schools) {
         await mqtt.publishCatalog(entry);
@@ -134,7 +137,7 @@ export class Hub {
     const boss = this.boss;
     const auth = this.auth;
     this.http = await buildHubHttp({
-      pool: this.pool, originRoot: join(dir, 'origin'), hubKeyPem: key.publicPem, mqttPort: this.o.mqttPort,
+      pool: this.pool, originRoot: origin, hubKeyPem: key.publicPem, mqttPort: this.o.mqttPort,
       publicMqttUrl: this.o.publicMqttUrl, metrics: hubMetrics(this.pool, () => queueDepth(boss)),
       applyAuth: () => auth.apply(), log: this.log,
       health: () => ({ broker: mqtt.connected }),

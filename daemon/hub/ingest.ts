@@ -67,7 +67,8 @@ export async function enqueueRecording(boss: PgBoss, dataDir: string, file: stri
   } catch (err) {
     throw new YachayError('YCH_ERR_INPUT_MISSING', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const payload: IngestPayload = { id, title: meta.title.trim(), channel: meta.channel, source: name };
+  // absolute: the hub whose worker takes the job may have another data dir (several hubs, one queue)
+  const payload: IngestPayload = { id, title: meta.title.trim(), channel: meta.channel, source: join(sources, name) };
   const jobId = await boss.send(QUEUE, payload, { retryLimit: 1, retryDelay: 5, expireInHours: 6 });
   if (!jobId) throw new YachayError('YCH_ERR_HUB_DATABASE', 'the job queue did not accept the job');
   return { jobId, id };
