@@ -16,10 +16,10 @@ export interface RunningHub {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startHub(dir: string, env: NodeJS.ProcessEnv = {}): Promise<RunningHub> {
+export async function startHub(dir: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningHub> {
   const httpPort = await freePort();
   const mqttPort = await freePort();
-  const proc = spawn(process.execPath, [BIN, 'hub', 'start', '--data-dir', dir, '--http-port', String(httpPort), '--mqtt-port', String(mqttPort)], {
+  const proc = spawn(process.execPath, [BIN, 'hub', 'start', '--data-dir', dir, '--http-port', String(httpPort), '--mqtt-port', String(mqttPort), ...args], {
     cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
