@@ -41,7 +41,11 @@ export async function buildHubHttp(d: HubHttpDeps): Promise<FastifyInstance> {
     loggerInstance: d.log.child({ svc: 'hub-http' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 16 * 1024, trustProxy: false });
   const limiter = new AttemptLimiter(d.enrollPerMinute ?? 10, 60_000);
 
-  app.get('/health', async () => ({ ok: true, role: 'hub', ...d.health() }));
+  app.get('/health', async (_req, reply) => {
+    let database = true;
+    try { await d.pool.query('SELECT 1'); } catch { database = false; }
+    return reply.code(database ? 200 : 503).send({ ok: database, role: 'hub', database, ...d.health() });
+  });
 
   app.post('/api/enroll', async (req, reply) => {
     if (!limiter.allow(req.ip)) {

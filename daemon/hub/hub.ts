@@ -1,4 +1,5 @@
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { YachayError } from '../errors.js';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -60,6 +61,7 @@ export class Hub {
   private worker: IngestWorker | undefined;
   private http: FastifyInstance | undefined;
   private stopping: Promise<void> | undefined;
+  private wroteFile = false;
   /** resolves with a message when PostgreSQL or Mosquitto died under the hub */
   readonly crashed: Promise<string>;
   private crash!: (why: string) => void;
@@ -76,6 +78,7 @@ export class Hub {
     await mkdir(dir, { recursive: true, mode: 0o711 });
     // the private servers run as their own users (as root): they must be able to pass through
     if (isRoot()) await chmod(dir, 0o711);
+    await this.refuseSecond(dir);
     const secrets = await loadOrCreateSecrets(dir);
     const key = await loadOrCreateHubKey(dir);
     const origin = resolve(this.o.origin ?? join(dir, 'origin'));
@@ -150,6 +153,16 @@ export class Hub {
       http: this.url, startedAt: new Date().toISOString(),
     };
     await writeFileAtomic(join(dir, HUB_FILE), JSON.stringify(file, null, 1) + '\n', { mode: 0o600 });
+    this.wroteFile = true;
+  }
+
+  /** a second hub on one data dir would fight the first over its PostgreSQL and Mosquitto */
+  private async refuseSecond(dir: string): Promise<void> {
+    let pid = 0;
+    try { pid = (JSON.parse(await readFile(join(dir, HUB_FILE), 'utf8')) as HubFile).pid; } catch { return; }
+    if (!pid || pid === process.pid) return;
+    try { process.kill(pid, 0); } catch { return; } // a hub.json left by a killed hub
+    throw new YachayError('YCH_ERR_USAGE', `a hub already runs on ${dir} (pid ${pid}): stop it first, or give another --data-dir`);
   }
 
   /** reverse order of start; idempotent, safe after a failed start */
@@ -159,7 +172,8 @@ export class Hub {
         if (!fn) return;
         try { await fn(); } catch (err) { this.log.error({ err, part: what }, 'stop failed'); }
       };
-      await rm(join(this.dataDir, HUB_FILE), { force: true });
+      // only ours: a second hub refused at start must not take the first one's file away
+      if (this.wroteFile) await rm(join(this.dataDir, HUB_FILE), { force: true });
       await step('http', this.http && (() => this.http!.close()));
       await step('ingest', this.worker && (() => this.worker!.stop()));
       await step('queue', this.boss && (() => this.boss!.stop({ graceful: true, wait: true, timeout: 10_000 })));

@@ -218,6 +218,14 @@ t.test('enroll attempts are limited per address', async (t) => {
   t.ok(limited >= 2, `${limited} of 12 quick guesses answered 429`);
 });
 
+t.test('a second hub on the same data dir is refused and leaves the first alone', async (t) => {
+  const r = await yachay(['hub', 'start', '--data-dir', hub.dir, '--http-port', '1', '--mqtt-port', '2']);
+  t.equal(r.code, 64, r.stderr.slice(-400));
+  t.match(r.stderr, /a hub already runs on .* \(pid \d+\)/);
+  t.equal(hub.file().pid, hub.proc.pid, 'hub.json still names the first hub');
+  t.equal((await fetch(`${hub.http}/health`)).status, 200);
+});
+
 t.test('SIGTERM stops the hub, its PostgreSQL and its Mosquitto', async (t) => {
   await db.end();
   const before = processesUnder(hub.dir);
