@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -84,7 +84,8 @@ export class EmbeddedMosquitto {
     if (!existsSync(this.files.passwd)) throw new Error('the password file must be written before Mosquitto starts');
     const conf = join(this.dir, 'mosquitto.conf');
     await writeFileAtomic(conf, mosquittoConfig(this.dir, this.opts, this.files, this.runAs), { mode: 0o644 });
-    await writeFileAtomic(this.logFile, '', { mode: 0o640 }).catch(() => undefined);
+    // appended across starts: the log of a crash is still there after the next start
+    await appendFile(this.logFile, '', { mode: 0o640 });
     if (this.owner) await chownTree(this.dir, this.owner.uid, this.owner.gid);
     this.child = Child.spawn('mosquitto', BIN, ['-c', conf], { logFile: join(this.dir, 'mosquitto.stderr.log') });
     const deadline = Date.now() + 20_000;

@@ -1,4 +1,4 @@
-import { chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -88,12 +88,16 @@ export class EmbeddedPostgres {
     await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
     const owner = this.runUser ? systemUser(this.runUser) : undefined;
     if (!existsSync(join(this.data, 'PG_VERSION'))) await this.init(owner);
-    if (owner) { await chownTree(this.root, owner.uid, owner.gid); await chown(this.socketDir, owner.uid, owner.gid); }
+    if (owner) {
+      // the data tree is PostgreSQL's since initdb: only what we create around it
+      for (const p of [this.root, join(this.root, 'run'), this.socketDir]) await chown(p, owner.uid, owner.gid);
+      await appendFile(this.logFile, '', { mode: 0o640 });
+      await chown(this.logFile, owner.uid, owner.gid);
+    }
     this.port = await freePort();
     this.child = Child.spawn('postgres', pgBin('postgres'), [
       '-D', this.data, '-p', String(this.port), '-k', this.socketDir, '-c', 'listen_addresses=127.0.0.1',
     ], { logFile: this.logFile, asUser: this.runUser });
-    if (owner) await chown(this.logFile, owner.uid, owner.gid).catch(() => undefined);
     await this.waitReady();
     this.log.info({ port: this.port, data: this.data }, 'private PostgreSQL ready');
     return this.url;
