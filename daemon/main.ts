@@ -24,7 +24,13 @@ Uso / usage:
   yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
                                                   / install from a USB drive (signature and sha256 checked)
   yachay check-config                             valida la configuración / validate the config
-  yachay hub start|enroll|add|revoke|assign       el hub central / the central hub (yachay hub --help)
+  yachay hub start --data-dir DIR --http-port N --mqtt-port N [--database URL] [--broker URL]
+                                                  el hub central / the central hub (yachay hub --help)
+  yachay hub enroll SCHOOL [--name N] [--channels a,b] --data-dir DIR
+                                                  código de inscripción / enrollment code (last line)
+  yachay hub add FILE --title T [--channel C] --data-dir DIR [--wait]
+                                                  publica una lección / publish a lesson (prints its id)
+  yachay hub revoke SCHOOL | hub assign SCHOOL LESSON --data-dir DIR
   yachay models check|list|train|rollback|collect|export-data|import-data
                                                   modelos del plan / the plan's models (yachay models --help)
 
