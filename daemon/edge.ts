@@ -9,12 +9,15 @@ import { Users } from './users/users.js';
 import { SetupToken } from './users/setup-token.js';
 import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
+import { checkPublished } from './catalog/package-check.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
 import { OPTIMIZE, createOptimizeHandler } from './jobs/optimize-job.js';
 import { publicJobEvent } from './jobs/public-event.js';
 import { BrokerService } from './broker/broker.js';
+import { GovernorService } from './telemetry/governor.js';
+import { registerBoxMetrics } from './telemetry/metrics.js';
 import { HttpService } from './http/server.js';
 import { registerPlayer } from './http/player.js';
 import { makeSampleLecture } from './sample/lecture.js';
@@ -38,6 +41,8 @@ export interface Edge {
   setup: SetupToken;
 }
 
+const DEFAULT_GOVERNOR = { thermalFiles: ['/sys/class/thermal/thermal_zone0/temp'], throttledFile: '/sys/devices/platform/soc/soc:firmware/get_throttled', hotC: 80, resumeC: 70, intervalMs: 5000 };
+
 export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edge> {
   // a missing or altered model stops the box here, not in the middle of a teacher's upload
   verifyModels(Object.entries(cfg.optimize.models).filter(([, on]) => on).map(([id]) => id));
@@ -49,6 +54,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
   const users = new Users(db);
   const setup = await SetupToken.forBox(users, paths.setupToken);
   const lessons = new Lessons(db);
+  for (const b of await checkPublished(lessons, paths.store)) log.warn(b, 'published lesson is damaged: marked failed');
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
   // one count of failed logins per address, whether the password came over HTTP or MQTT
   const limiter = new LoginLimiter(cfg.http.loginAttemptsPerMinute, 60_000);
@@ -74,10 +80,13 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       recordEncodes: (rows) => recordEncodes(db, rows),
     }) },
   });
+  // watches temperature and power from the start; it only ever pauses encodes, never serving
+  const governor = new GovernorService(cfg.jobs.governor ?? DEFAULT_GOVERNOR, log.child({ svc: 'governor' }));
   let app: App | undefined;
   const http = new HttpService({
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
     uploads: paths.uploads, sources: paths.sources, setup, limiter,
+    metrics: (registry) => registerBoxMetrics(registry, { db, dataDir: paths.root, governor }),
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [(f) => registerPlayer(f, { school: cfg.school, mqttWsPort: broker.ports.ws, studentToken: (from) => broker.issueStudentToken(from) })],
@@ -99,7 +108,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger): Promise<Edg
       return { lessonId: lesson.id };
     },
   });
-  const services: Service[] = [dbSvc, broker, worker, http];
+  const services: Service[] = [dbSvc, governor, broker, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
   return { app, http, broker, worker, lessons, queue, users, setup };
 }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
+import { systemdNotifier } from './util/sd-notify.js';
 import { YachayError, isYachayError } from './errors.js';
 import { killAllChildren } from './optimize/ffmpeg.js';
 import { dataPaths } from './paths.js';
@@ -20,9 +21,15 @@ Uso / usage:
   yachay users add <name> [--role admin|teacher|device]
                                                   crea una cuenta (contraseña por teclado o stdin)
   yachay users list | users remove <name>
+  yachay lessons list | lessons delete <id> | lessons retry <id>
+                                                  lecciones de la caja / the box's lessons
   yachay export <id>... --to DIR                  lecciones del hub a una memoria USB / hub lessons to a USB drive
   yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
                                                   / install from a USB drive (signature and sha256 checked)
+  yachay backup --to DIR [--with-content] [--keep N]
+                                                  copia de la caja (base de datos, inscripción, modelos)
+                                                  / back up the box's state while it runs
+  yachay restore --from DIR [--force]             restaura una copia / restore a backup
   yachay check-config                             valida la configuración / validate the config
   yachay hub start --data-dir DIR --http-port N --mqtt-port N [--database URL] [--broker URL]
                                                   el hub central / the central hub (yachay hub --help)
@@ -65,6 +72,10 @@ const OPTIONS = {
   'mqtt-ws-port': { type: 'string' },
   to: { type: 'string' },
   'hub-key': { type: 'string' },
+  from: { type: 'string' },
+  'with-content': { type: 'boolean', default: false },
+  keep: { type: 'string' },
+  force: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
@@ -155,6 +166,18 @@ export async function main(argv: string[]): Promise<number> {
         const { importCommand } = await import('./pkg/cli.js');
         if (rest.length > 1) throw new YachayError('YCH_ERR_USAGE', 'import takes one folder');
         return await importCommand(cfg.dataDir, rest[0], values['hub-key'], { quiet: values.quiet, signal: abort.signal });
+      }
+      case 'lessons': {
+        const { lessonsCommand } = await import('./catalog/cli.js');
+        return await lessonsCommand(cfg.dataDir, rest);
+      }
+      case 'backup': {
+        const { backupCommand } = await import('./backup/cli.js');
+        return await backupCommand(cfg.dataDir, { to: values.to, withContent: values['with-content'], keep: values.keep, configFile: values.config ?? process.env.YACHAY_CONFIG, quiet: values.quiet });
+      }
+      case 'restore': {
+        const { restoreCommand } = await import('./backup/cli.js');
+        return await restoreCommand(cfg.dataDir, { from: values.from ?? rest[0], force: values.force, quiet: values.quiet });
       }
       case 'users': {
         const { usersCommand } = await import('./users/cli.js');
@@ -283,6 +306,15 @@ async function runStart(cfg: Config, signal: AbortSignal): Promise<number> {
     signal.removeEventListener('abort', cancelStart);
   }
   if (signal.aborted) { await edge.app.stop('stopped while starting'); return edge.app.exitCode; }
+  // under systemd (Type=notify): ready now; a watchdog ping every half period while the event
+  // loop turns and the database answers, so a hung box is restarted instead of sitting silent
+  const sd = systemdNotifier(process.env, (err) => log.warn({ err }, 'systemd notify failed'));
+  sd.send(`READY=1\nSTATUS=${edge.http.url}`);
+  const watchdog = sd.watchdogMs === undefined ? undefined : setInterval(() => {
+    if (edge.app.health().db) sd.send('WATCHDOG=1');
+  }, sd.watchdogMs);
+  watchdog?.unref();
+  signal.addEventListener('abort', () => { clearInterval(watchdog); sd.send('STOPPING=1'); }, { once: true });
   const url = edge.http.url;
   process.stderr.write(`yachay: lista / ready — ${url}  (MQTT ${edge.broker.ports.tcp}, WebSocket ${edge.broker.ports.ws})\n`);
   const lan = edge.http.lanUrls.filter((u) => u !== url);

@@ -53,6 +53,18 @@
       ],
     },
     {
+      # System calls Node lacks (sd_notify's Unix datagram), kept apart from the kernels so the
+      # analysis addon stays pure computation. Linux only: elsewhere the target builds nothing.
+      'target_name': 'yachay_sys',
+      'conditions': [
+        ['OS=="linux"', {
+          'sources': ['src/sys/notify.cc'],
+          'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
+          'defines': ['NAPI_VERSION=8', 'NAPI_DISABLE_CPP_EXCEPTIONS'],
+        }, {'type': 'none'}],
+      ],
+    },
+    {
       # TensorFlow Lite binding (daemon/models/backends/tflite.ts), a separate .node so a
       # broken TFLite install never stops the analysis kernels from loading. Links the C
       # library that tfjs-tflite-node ships; the .so is copied next to the addon and found

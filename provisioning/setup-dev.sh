@@ -5,14 +5,15 @@
 #                 g++/make/python3 (native addon), mosquitto clients (broker tests), chromium
 #                 (web player test), cross compiler + qemu (NEON test, x86 only), postgresql +
 #                 mosquitto (the hub's catalog and broker), iproute2 (sync fault tests in network
-#                 namespaces), rsync + nginx + wget (bench:sync's peers)
+#                 namespaces), rsync + nginx + wget (bench:sync's peers),
+#                 prometheus (alert rules and a scrape of a running box), systemd (unit checks)
 #   npm ci (pinned dependencies) and the native analysis addon (npm's prepare step).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3
-  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget)
+  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget systemd prometheus)
 if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
 APT_PKGS+=("$@")
 
@@ -42,7 +43,10 @@ if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
 
 stamp=node_modules/.yachay-lock.sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+if [ -L node_modules ]; then
+  # a second checkout sharing another's install: npm ci here would empty that install
+  say "node_modules is a link to a shared install: not touched"
+elif [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing npm dependencies (npm ci, ~2-3 min the first time)"
   npm ci --no-audit --no-fund >&2
   echo "$want" > "$stamp"
@@ -50,10 +54,10 @@ else
   say "npm dependencies up to date"
 fi
 
-# Two addons come out of one build (analysis kernels, TensorFlow Lite binding): rebuild when
+# Three addons come out of one build (analysis kernels, TensorFlow Lite binding, sd_notify): rebuild when
 # either is missing or older than a source file.
 native_stale=0
-for addon in native/build/Release/yachay_native.node native/build/Release/yachay_tflite.node; do
+for addon in native/build/Release/yachay_native.node native/build/Release/yachay_tflite.node native/build/Release/yachay_sys.node; do
   if [ ! -f "$addon" ] || [ -n "$(find native/src native/binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
     native_stale=1
   fi

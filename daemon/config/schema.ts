@@ -42,6 +42,24 @@ export const configSchema = {
         leaseSeconds: { type: 'integer', minimum: 5, maximum: 3600, default: 60, description: 'a job not heartbeated for this long goes back to the queue' },
         maxAttempts: { type: 'integer', minimum: 1, maximum: 20, default: 3 },
         backoffSeconds: { type: 'number', minimum: 0, maximum: 86400, default: 30, description: 'first retry delay, doubled each attempt' },
+        governor: {
+          type: 'object', additionalProperties: false, default: {},
+          description: 'pauses transcoding (never serving) when the box is hot or under-powered',
+          properties: {
+            thermalFiles: {
+              type: 'array', items: { type: 'string' }, maxItems: 16,
+              default: ['/sys/class/thermal/thermal_zone0/temp', '/sys/class/thermal/thermal_zone1/temp'],
+              description: 'temperature files in millidegrees C (Pi: zone0; Jetson: several zones)',
+            },
+            throttledFile: {
+              type: 'string', default: '/sys/devices/platform/soc/soc:firmware/get_throttled',
+              description: "the Pi firmware's throttled bits (bit 0: under-voltage now); missing elsewhere",
+            },
+            hotC: { type: 'number', minimum: 40, maximum: 110, default: 80, description: 'pause encodes at this temperature' },
+            resumeC: { type: 'number', minimum: 30, maximum: 105, default: 70, description: 'resume them once cooled to this' },
+            intervalMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
+          },
+        },
       },
     },
     shutdown: {
@@ -117,7 +135,9 @@ export interface HttpConfig {
 
 export interface MqttConfig { host: string; port: number; wsPort: number }
 
-export interface JobsConfig { workers: number; leaseSeconds: number; maxAttempts: number; backoffSeconds: number }
+export interface GovernorConfig { thermalFiles: string[]; throttledFile: string; hotC: number; resumeC: number; intervalMs: number }
+
+export interface JobsConfig { workers: number; leaseSeconds: number; maxAttempts: number; backoffSeconds: number; governor?: GovernorConfig }
 
 export interface Config {
   school: string;

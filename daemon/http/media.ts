@@ -214,6 +214,13 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
       await fh?.close();
       throw notFound();
     }
+    // an empty init or segment is a damaged package (a power cut, a full disk): a phone that got
+    // it with a year's cache would keep it for a year
+    if (st.size === 0) {
+      await fh?.close();
+      req.log.warn({ url: raw }, 'empty media file: the package is damaged');
+      throw new HttpError(503, 'YCH_HTTP_DAMAGED', 'this part of the lesson is damaged on the box: the teacher can re-encode it', { 'cache-control': 'no-store' });
+    }
     if (st.size <= CACHE_MAX_FILE) {
       if (hit && hit.real === real && hit.mtimeMs === st.mtimeMs && hit.size === st.size) {
         await fh?.close();

@@ -15,6 +15,7 @@ import { FileCache, MediaFastPath } from './media-cache.js';
 import { apiRoutes, createMetrics, type ApiOptions, type LessonSource } from './routes/api.js';
 import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
 import { YachayError } from '../errors.js';
+import type { Registry } from 'prom-client';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
 
 export type { Lesson, LessonSource } from './routes/api.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   now?: () => number;
   /** while the box has no admin: the one-time token that creates it */
   setup?: SetupToken;
+  /** adds the box's own gauges to /metrics (daemon/telemetry/metrics.ts) */
+  metrics?: (registry: Registry) => void;
   /** how long a request other than an upload may take to send its body (default 30 s) */
   bodyTimeoutMs?: number;
   /** failed logins per address, shared with the broker (default: one of its own) */
@@ -105,6 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
 
   const metrics = createMetrics();
+  deps.metrics?.(metrics.registry);
   const sessionTtlMs = deps.sessionTtlMs ?? 12 * 3600_000;
   const sessions = new Sessions(sessionTtlMs, now, (username) => deps.users.get(username));
   const limiter = deps.limiter ?? new LoginLimiter(deps.cfg.loginAttemptsPerMinute, 60_000, now);

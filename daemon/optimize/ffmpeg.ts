@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { YachayError } from '../errors.js';
 
@@ -39,6 +40,34 @@ export function rawFrames(frameBytes: number, onFrame: (index: number, frame: Ui
 
 const live = new Set<ChildProcess>();
 
+/**
+ * A box killed with -9 (outside systemd, which kills the whole cgroup) used to leave ffmpeg
+ * encoding for half a minute more. util-linux's setpriv asks the kernel to kill the child when
+ * its parent dies (PR_SET_PDEATHSIG) and then execs ffmpeg itself: same pid, no extra process.
+ */
+const PDEATHSIG = process.platform === 'linux' && existsSync('/usr/bin/setpriv');
+
+let paused = false;
+
+/**
+ * The thermal governor's brake: every running ffmpeg (and the ones started while paused) is
+ * stopped with SIGSTOP and continued with SIGCONT. The web server is never slowed; an encode
+ * just takes longer on a hot afternoon.
+ */
+export function pauseEncodes(): void {
+  paused = true;
+  for (const child of live) killGroup(child, 'SIGSTOP');
+}
+
+export function resumeEncodes(): void {
+  paused = false;
+  for (const child of live) killGroup(child, 'SIGCONT');
+}
+
+export function encodesPaused(): boolean {
+  return paused;
+}
+
 /** Kill every ffmpeg still running (used on a second Ctrl-C and at exit). */
 export function killAllChildren(): void {
   for (const child of live) killGroup(child, 'SIGKILL');
@@ -61,12 +90,14 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
     }
     let child: ChildProcess;
     try {
-      child = spawn(bin, args, { stdio: opts.onPipe3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });
+      const [cmd, argv] = PDEATHSIG ? ['setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];
+      child = spawn(cmd, argv, { stdio: opts.onPipe3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });
     } catch (err) {
       reject(missing(bin, err));
       return;
     }
     live.add(child);
+    if (paused) killGroup(child, 'SIGSTOP');
     const out: Buffer[] = [];
     let err = '';
     let progressBuf = '';
@@ -95,6 +126,8 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
     const onAbort = (): void => {
       aborted = true;
       killGroup(child, 'SIGINT');
+      // a child stopped by the governor cannot act on SIGINT until it is continued
+      if (paused) killGroup(child, 'SIGCONT');
       killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), opts.killGraceMs ?? 2000);
       killTimer.unref();
     };
@@ -112,6 +145,8 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
         reject(new YachayError('YCH_ERR_ABORTED', `${bin} stopped: aborted`));
       } else if (code === 0) {
         resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: err });
+      } else if (PDEATHSIG && code === 127 && /setpriv: failed to execute/.test(err)) {
+        reject(missing(bin, Object.assign(new Error(err.trim()), { code: 'ENOENT' })));
       } else {
         reject(new FfmpegFailure(bin, args, code, sig, err));
       }

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YachayError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -23,8 +23,20 @@ export async function loadOrCreateHubKey(dir: string): Promise<{ privateKey: Key
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     await mkdir(dir, { recursive: true });
     const { privateKey } = generateKeyPairSync('ed25519');
-    pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    await writeFileAtomic(file, pem, { mode: 0o600 });
+    const mine = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    // two hubs starting together on one empty volume must end with one key: the file is made
+    // complete under a temp name and linked into place, which fails if another got there first
+    const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+    await writeFileAtomic(tmp, mine, { mode: 0o600 });
+    try {
+      await link(tmp, file);
+      pem = mine;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      pem = await readFile(file, 'utf8');
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
   const privateKey = createPrivateKey(pem);
   const publicPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }) as string;

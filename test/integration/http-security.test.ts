@@ -270,3 +270,11 @@ t.test('a trickled request body is cut off; uploads are not', async (t) => {
   const session = await fetch(`${svc.url}/api/session`);
   t.equal(session.status, 401, 'with studentsNeedLogin, the session answer (and its MQTT token) needs a login');
 });
+
+t.test('an empty init or segment is not served (nor cached for a year)', async (t) => {
+  const f = await fixture(t);
+  writeFileSync(join(f.deps.store, 'les1', 'v0', 'init.mp4'), '');
+  const res = await fetch(`${f.url}/media/les1/v0/init.mp4`);
+  t.equal(res.status, 503);
+  t.equal(res.headers.get('cache-control'), 'no-store');
+});

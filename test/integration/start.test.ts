@@ -22,7 +22,7 @@ t.test('yachay start serves, reports health and stops cleanly on SIGTERM', async
   const health = await fetch(`${url}/health`);
   t.equal(health.status, 200);
   const body = await health.json() as { ok: boolean; services: Record<string, boolean> };
-  t.same(body.services, { db: true, broker: true, worker: true, http: true });
+  t.same(body.services, { db: true, governor: true, broker: true, worker: true, http: true });
   const lessons = await fetch(`${url}/api/lessons`);
   t.equal(lessons.status, 200);
   t.match(err, /no admin yet/, 'tells the technician how to create the first admin');
@@ -57,4 +57,43 @@ t.test('an HTTP port in use stops start with exit 78 and says which port', async
   const r = await yachay(['start', '--data-dir', t.testdir(), '--http-port', String(port), '--mqtt-port', '0', '--mqtt-ws-port', '0']);
   t.equal(r.code, 78, r.stderr.slice(-400));
   t.match(r.stderr, new RegExp(`YCH_ERR_CONFIG: http.port: cannot listen on .*:${port}: EADDRINUSE`));
+});
+
+// issue 11, item 2: Type=notify — READY when serving, WATCHDOG while alive, STOPPING on SIGTERM
+t.test('under systemd the box says READY, pings the watchdog and says STOPPING', async (t) => {
+  const dir = t.testdir();
+  // a Unix socket path must fit in 108 bytes: tap's test folders are longer
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const short = mkdtempSync('/tmp/ych-notify-');
+  t.teardown(() => rmSync(short, { recursive: true, force: true }));
+  const sock = join(short, 'notify.sock');
+  // systemd's side of the socket: a Unix datagram server (python3 has them, Node does not)
+  const listener = spawn('python3', ['-u', '-c', `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("bound", flush=True)
+while True:
+    print(s.recv(4096).decode().replace("\\n", "|"), flush=True)
+`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { listener.kill(); });
+  const got: string[] = [];
+  await new Promise<void>((resolve) => listener.stdout!.on('data', (c: Buffer) => {
+    for (const l of c.toString().split('\n').filter(Boolean)) { if (l === 'bound') resolve(); else got.push(l); }
+  }));
+  const box = spawn(process.execPath, [BIN, 'start', '--data-dir', join(dir, 'd'), '--http-port', '0', '--mqtt-port', '0', '--mqtt-ws-port', '0'],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: sock, WATCHDOG_USEC: '1000000', YACHAY_LOG_LEVEL: 'warn' } });
+  t.teardown(() => { if (box.exitCode === null) box.kill('SIGKILL'); });
+  box.stderr!.resume();
+  const until = async (pred: () => boolean, ms: number): Promise<boolean> => {
+    const end = Date.now() + ms;
+    while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return pred();
+  };
+  t.ok(await until(() => got.some((m) => m.startsWith('READY=1')), 60_000), `READY=1 (${got[0]})`);
+  t.ok(await until(() => got.filter((m) => m === 'WATCHDOG=1').length >= 2, 5_000), 'watchdog pings every half second for a 1 s WatchdogSec');
+  const exited = new Promise<number | null>((r) => box.once('exit', (c) => r(c)));
+  box.kill('SIGTERM');
+  t.equal(await exited, 0);
+  t.ok(await until(() => got.includes('STOPPING=1'), 2_000), 'STOPPING=1 on SIGTERM');
 });
