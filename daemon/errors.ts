@@ -10,7 +10,7 @@ export const ERRORS = {
   YCH_ERR_INPUT_NOT_MEDIA: { exit: 65, hint: 'give a video or audio file (mp4, mkv, webm, mov, mp3, wav…)' },
   YCH_ERR_INPUT_CORRUPT: { exit: 65, hint: 'the file is damaged or truncated: copy it again from the camera or phone' },
   YCH_ERR_INPUT_EMPTY: { exit: 65, hint: 'the recording has no duration: record again' },
-  YCH_ERR_INPUT_TOO_LARGE: { exit: 65, hint: 'export the recording at 4K (3840x2160) or smaller' },
+  YCH_ERR_INPUT_TOO_LARGE: { exit: 65, hint: 'export the recording at 8K (7680x4320) or smaller; 1080p is plenty for a lesson' },
   YCH_ERR_OUTPUT_INSIDE_INPUT: { exit: 64, hint: 'choose an output folder outside the input folder' },
   YCH_ERR_OUTPUT_EXISTS: { exit: 73, hint: 'remove the folder or choose another --out' },
   YCH_ERR_DISK_FULL: { exit: 74, hint: 'free disk space (or delete old lessons) and run again' },
@@ -18,6 +18,7 @@ export const ERRORS = {
   YCH_ERR_FFMPEG_MISSING: { exit: 69, hint: 'install ffmpeg: `sudo apt-get install -y ffmpeg`' },
   YCH_ERR_FFMPEG_FAILED: { exit: 70, hint: 'run again with --log-level debug and report the ffmpeg message' },
   YCH_ERR_ENCODE_REFUSED: { exit: 70, hint: 'ffmpeg refused the encoding plan; retrying cannot help: report it with the input file and `yachay optimize --plan` output' },
+  YCH_ERR_ESPEAK_MISSING: { exit: 69, hint: 'install the speech synthesizer for the sample lecture: `sudo apt-get install -y espeak-ng`' },
   YCH_ERR_NATIVE_LOAD: { exit: 69, hint: 'build the native addon: `npm run build:native`' },
   // not thrown by `optimize` since issue 8: a lesson under its floor is published with its misses
   YCH_ERR_QUALITY_FLOOR: { exit: 70, hint: 'the lesson could not reach its quality floor; report it with the input file' },

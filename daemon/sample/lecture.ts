@@ -46,7 +46,7 @@ async function speak(text: string, lang: Lang, out: string, signal?: AbortSignal
     const onAbort = (): void => { child.kill('SIGKILL'); };
     signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT'
-      ? new YachayError('YCH_ERR_FFMPEG_MISSING', 'espeak-ng is not installed: `sudo apt-get install -y espeak-ng`')
+      ? new YachayError('YCH_ERR_ESPEAK_MISSING', 'espeak-ng is not installed')
       : e));
     child.on('close', (code) => {
       signal?.removeEventListener('abort', onAbort);
