@@ -35,6 +35,13 @@ Uso / usage:
                                                   / back up the box's state while it runs
   yachay restore --from DIR [--force]             restaura una copia / restore a backup
   yachay check-config                             valida la configuración / validate the config
+  yachay hub start --data-dir DIR --http-port N --mqtt-port N [--database URL] [--broker URL]
+                                                  el hub central / the central hub (yachay hub --help)
+  yachay hub enroll SCHOOL [--name N] [--channels a,b] --data-dir DIR
+                                                  código de inscripción / enrollment code (last line)
+  yachay hub add FILE --title T [--channel C] --data-dir DIR [--wait]
+                                                  publica una lección / publish a lesson (prints its id)
+  yachay hub revoke SCHOOL | hub assign SCHOOL LESSON --data-dir DIR
   yachay models check|list|train|rollback|collect|export-data|import-data
                                                   modelos del plan / the plan's models (yachay models --help)
 
@@ -112,6 +119,8 @@ function overridesFrom(v: Values): Record<string, unknown> {
 export async function main(argv: string[]): Promise<number> {
   // `models` has its own options (--seeds, --json…): it parses its arguments itself
   if (argv[0] === 'models') return modelsCommand(argv.slice(1));
+  // `hub` has its own options (--title, --database…) and its own lifecycle
+  if (argv[0] === 'hub') return (await import('./hub/cli.js')).hubCommand(argv.slice(1));
   let values: Values; let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));

@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, ROOT } from './cli.js';
+import { freePort, sleep } from '../../daemon/hub/ports.js';
+import type { HubFile } from '../../daemon/hub/hub.js';
+
+/** A real `yachay hub start` (private PostgreSQL + Mosquitto) in a child process, for one test file. */
+export interface RunningHub {
+  dir: string; http: string; httpPort: number; mqttPort: number; proc: ChildProcess;
+  stderr(): string;
+  file(): HubFile;
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** the exit, without asking for it */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function startHub(dir: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningHub> {
+  const httpPort = await freePort();
+  const mqttPort = await freePort();
+  const proc = spawn(process.execPath, [BIN, 'hub', 'start', '--data-dir', dir, '--http-port', String(httpPort), '--mqtt-port', String(mqttPort), ...args], {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  proc.stdout!.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  const http = `http://127.0.0.1:${httpPort}`;
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`hub exited at start: ${err.slice(-2000)}`);
+    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`hub not ready in 45 s: ${err.slice(-2000)}`); }
+    if (/listo \/ ready/.test(err)) break;
+    await sleep(100);
+  }
+  return {
+    dir, http, httpPort, mqttPort, proc, exited,
+    stderr: () => err,
+    file: () => JSON.parse(readFileSync(join(dir, 'hub.json'), 'utf8')) as HubFile,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** pids of processes whose command line names `dir` (the hub's PostgreSQL and Mosquitto run with it) */
+export function processesUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(dir) && Number(p) !== process.pid) out.push(Number(p));
+    } catch { /* gone */ }
+  }
+  return out;
+}
