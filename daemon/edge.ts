@@ -107,7 +107,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [
-      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from) }),
+      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from), hubSync: true }),
       syncRoutes({ agent: sync, lessons, originRoot: paths.origin, studentsNeedLogin: cfg.http.studentsNeedLogin }),
     ],
     reencode: (lessonId, boost) => {

@@ -23,6 +23,8 @@ export interface PlayerOptions {
   mqttWsPort?: number | undefined;
   /** a fresh read-only token for one page's MQTT connection (BrokerService.issueStudentToken) */
   studentToken?: ((from: string) => string) | undefined;
+  /** the box has the hub sync's routes (/api/sync, /api/catalog/hub): the teacher page shows them */
+  hubSync?: boolean | undefined;
 }
 
 interface Asset { body: Buffer; gz: Buffer | undefined; type: string; etag: string }
@@ -119,6 +121,7 @@ export async function registerPlayer(app: FastifyInstance, opts: PlayerOptions):
       school: opts.school,
       mqttWs: wsOrigin(req, opts.mqttWsPort),
       studentToken: opts.mqttWsPort && opts.studentToken ? opts.studentToken(req.ip) : null,
+      hubSync: Boolean(opts.hubSync),
     };
   });
 }

@@ -683,6 +683,12 @@ function loggedIn(body, username, password) {
 const SYNC_STATES = { idle: 'Al día / Up to date', waiting: 'Esperando el horario / Waiting for the window', syncing: 'Sincronizando / Syncing', offline: 'Sin enlace al hub / Hub unreachable', unenrolled: 'Caja no inscrita / Box not enrolled' };
 
 async function showHubSync() {
+  // a server without the sync (a test rig, a box built without it) says so in its session
+  // answer: the page then never asks for routes that are not there
+  if (state.hubSync === undefined) {
+    state.hubSync = await getJson('/api/session').then((x) => Boolean(x.hubSync), () => false);
+  }
+  if (!state.hubSync) { $('hub-sync').hidden = true; return; }
   const auth = { authorization: `Bearer ${state.token}` };
   const [s, c] = await Promise.all([
     fetch('/api/sync', { headers: auth }).then((r) => (r.ok ? r.json() : null)).catch(() => null),
