@@ -69,3 +69,13 @@ export class YachayError extends Error {
 export function isYachayError(err: unknown, code?: ErrorCode): err is YachayError {
   return err instanceof YachayError && (code === undefined || err.code === code);
 }
+
+/** What a CLI prints for an error that ends it, and the exit status: the code, the message, the hint. */
+export function reportError(err: unknown, out: { write(s: string): unknown } = process.stderr): number {
+  if (isYachayError(err)) {
+    out.write(`yachay: error ${err.code}: ${err.message}\n  → ${err.hint}\n`);
+    return err.exitCode;
+  }
+  out.write(`yachay: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}

@@ -5,7 +5,7 @@ import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { systemdNotifier } from './util/sd-notify.js';
-import { YachayError, isYachayError } from './errors.js';
+import { YachayError, isYachayError, reportError } from './errors.js';
 import { killAllChildren } from './optimize/ffmpeg.js';
 import { dataPaths } from './paths.js';
 
@@ -226,14 +226,7 @@ async function modelsCommand(argv: string[]): Promise<number> {
   }
 }
 
-function report(err: unknown): number {
-  if (isYachayError(err)) {
-    process.stderr.write(`yachay: error ${err.code}: ${err.message}\n  → ${err.hint}\n`);
-    return err.exitCode;
-  }
-  process.stderr.write(`yachay: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
-  return 1;
-}
+const report = reportError;
 
 function defaultOut(cfg: Config, input: string): string {
   const name = basename(input, extname(input)).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'leccion';

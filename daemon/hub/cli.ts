@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { ERRORS, YachayError, isYachayError } from '../errors.js';
+import { ERRORS, YachayError, isYachayError, reportError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { killAllChildren } from '../optimize/ffmpeg.js';
 import { Hub, HUB_FILE } from './hub.js';
@@ -63,14 +63,7 @@ function port(v: string | undefined, flag: string): number {
   return Number(v);
 }
 
-function report(err: unknown): number {
-  if (isYachayError(err)) {
-    process.stderr.write(`yachay: error ${err.code}: ${err.message}\n  → ${err.hint}\n`);
-    return err.exitCode;
-  }
-  process.stderr.write(`yachay: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
-  return 1;
-}
+const report = reportError;
 
 export async function hubCommand(argv: string[]): Promise<number> {
   let values: Values; let positionals: string[];

@@ -1,3 +1,5 @@
+import { seeded } from '../../daemon/models/rate/sweep.js';
+
 /**
  * Fixed test signals for checking STOI against an independent implementation: deterministic
  * (a seeded generator, no Math.random), 10 kHz, 6 s. "clean" is speech-like: a voiced source at
@@ -7,16 +9,7 @@
  */
 export const FS = 10_000;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seeded;
 
 export function cleanSignal(seconds = 6): Float64Array {
   const n = seconds * FS;

@@ -15,16 +15,18 @@ import { scryptGate } from '../../daemon/users/hash-gate.js';
 
 const SCHOOL = 's1';
 const PW = 'teacher-password-1';
+const ADMIN_PW = 'admin-password-1';
 
-async function setup(t: Test, limiter = new LoginLimiter(5, 60_000)): Promise<{ broker: BrokerService; url: string; limiter: LoginLimiter }> {
+async function setup(t: Test, limiter = new LoginLimiter(5, 60_000)): Promise<{ broker: BrokerService; url: string; limiter: LoginLimiter; users: Users }> {
   const db = openDb(join(t.testdir(), 'yachay.db'));
   t.teardown(() => db.close());
   const users = new Users(db);
   await users.add('tito', PW, 'teacher');
+  await users.add('ana', ADMIN_PW, 'admin');
   const broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: join(t.testdir(), 'broker'), log: pino({ level: 'silent' }), limiter });
   await broker.start(new AbortController().signal);
   t.teardown(() => broker.stop());
-  return { broker, url: `mqtt://127.0.0.1:${broker.ports.tcp}`, limiter };
+  return { broker, url: `mqtt://127.0.0.1:${broker.ports.tcp}`, limiter, users };
 }
 
 /** A client whose TCP connection starts from `from` (any 127.x address is this machine). */
@@ -108,18 +110,10 @@ t.test('a burst of wrong passwords from many addresses never runs more than two 
 
 // issue 10, items 4 and 7
 t.test('a removed user is cut off and a demoted one loses the rights of the old role', async (t) => {
-  const db = openDb(join(t.testdir(), 'yachay.db'));
-  t.teardown(() => db.close());
-  const users = new Users(db);
-  await users.add('tito', PW, 'teacher');
-  await users.add('ana', 'admin-password-1', 'admin');
-  const broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: join(t.testdir(), 'broker'), log: pino({ level: 'silent' }) });
-  await broker.start(new AbortController().signal);
-  t.teardown(() => broker.stop());
-  const url = `mqtt://127.0.0.1:${broker.ports.tcp}`;
+  const { broker, url, users } = await setup(t);
   const teacher = await mqtt.connectAsync(url, { username: 'tito', password: PW, reconnectPeriod: 0, clientId: 'tito' });
   t.teardown(() => teacher.endAsync(true));
-  const admin = await mqtt.connectAsync(url, { username: 'ana', password: 'admin-password-1', reconnectPeriod: 0, clientId: 'ana' });
+  const admin = await mqtt.connectAsync(url, { username: 'ana', password: ADMIN_PW, reconnectPeriod: 0, clientId: 'ana' });
   t.teardown(() => admin.endAsync(true));
   const start = Date.now();
   const teacherClosed = new Promise<void>((r) => teacher.once('close', () => r()));
@@ -127,7 +121,7 @@ t.test('a removed user is cut off and a demoted one loses the rights of the old 
   await teacherClosed;
   t.ok(Date.now() - start < 7000, `the removed teacher's open connection closed after ${Date.now() - start} ms`);
   await admin.publishAsync(`yachay/${SCHOOL}/cmd/reboot`, 'x', { qos: 1 });
-  await users.add('ana', 'admin-password-1', 'teacher');
+  await users.add('ana', ADMIN_PW, 'teacher');
   const adminClosed = new Promise<void>((r) => admin.once('close', () => r()));
   admin.publish(`yachay/${SCHOOL}/cmd/reboot`, 'x', { qos: 1 });
   await adminClosed;
@@ -135,16 +129,8 @@ t.test('a removed user is cut off and a demoted one loses the rights of the old 
 });
 
 t.test('an offline session\'s queued messages go only to the user who left them', async (t) => {
-  const db = openDb(join(t.testdir(), 'yachay.db'));
-  t.teardown(() => db.close());
-  const users = new Users(db);
-  await users.add('tito', PW, 'teacher');
-  await users.add('ana', 'admin-password-1', 'admin');
-  const broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: join(t.testdir(), 'broker'), log: pino({ level: 'silent' }) });
-  await broker.start(new AbortController().signal);
-  t.teardown(() => broker.stop());
-  const url = `mqtt://127.0.0.1:${broker.ports.tcp}`;
-  const admin = await mqtt.connectAsync(url, { username: 'ana', password: 'admin-password-1', reconnectPeriod: 0, clientId: 'consola', clean: false });
+  const { broker, url, users } = await setup(t);
+  const admin = await mqtt.connectAsync(url, { username: 'ana', password: ADMIN_PW, reconnectPeriod: 0, clientId: 'consola', clean: false });
   await admin.subscribeAsync(`yachay/${SCHOOL}/cmd/+`, { qos: 1 });
   await admin.endAsync();
   await broker.publish(`yachay/${SCHOOL}/cmd/update`, 'secret command', { qos: 1 });
@@ -152,7 +138,7 @@ t.test('an offline session\'s queued messages go only to the user who left them'
   t.equal(thief.error?.code, 2, 'a teacher taking the admin\'s client id is refused');
   const cleanThief = await connectFrom(broker.ports.tcp, '127.0.0.5', { username: 'tito', password: PW, clientId: 'consola', clean: true });
   t.equal(cleanThief.error?.code, 2, 'even with a clean session (it would wipe the admin\'s queue)');
-  const back = await mqtt.connectAsync(url, { username: 'ana', password: 'admin-password-1', reconnectPeriod: 0, clientId: 'consola', clean: false });
+  const back = await mqtt.connectAsync(url, { username: 'ana', password: ADMIN_PW, reconnectPeriod: 0, clientId: 'consola', clean: false });
   t.teardown(() => back.endAsync(true));
   const msg = await new Promise<string | undefined>((resolve) => {
     const timer = setTimeout(() => resolve(undefined), 3000);

@@ -46,12 +46,15 @@ t.test('a lesson added at the hub plays on an enrolled box, then reaches a secon
   const boxDir = join(dir, 'box');
   const box = await startBox(boxDir, ['--hub', hub.http, '--enroll', code, '--sync-window', 'always']);
   t.teardown(() => { if (box.proc.exitCode === null) box.proc.kill('SIGKILL'); });
-  let lesson: { id: string; origin: string; status: string; playlist: string } | undefined;
+  interface Listed { id: string; origin: string; status: string; playlist: string }
+  const listed = async (url: string): Promise<Listed[]> => {
+    const body = await (await fetch(`${url}/api/lessons`)).json() as { lessons?: Listed[] } | Listed[];
+    return Array.isArray(body) ? body : body.lessons ?? [];
+  };
+  let lesson: Listed | undefined;
   const deadline = Date.now() + 90_000;
   while (!lesson && Date.now() < deadline) {
-    const list = await (await fetch(`${box.url}/api/lessons`)).json() as { lessons?: typeof lesson[] } | Array<typeof lesson>;
-    const all = (Array.isArray(list) ? list : list.lessons ?? []) as Array<NonNullable<typeof lesson>>;
-    lesson = all.find((l) => l.id === id && l.status === 'ready');
+    lesson = (await listed(box.url)).find((l) => l.id === id && l.status === 'ready');
     if (!lesson) await sleep(500);
   }
   t.ok(lesson, `the hub's lesson ${id} is listed on the box`);
@@ -75,8 +78,7 @@ t.test('a lesson added at the hub plays on an enrolled box, then reaches a secon
   t.equal(im.code, 0, im.stderr);
   const box2 = await startBox(second, []);
   t.teardown(() => { if (box2.proc.exitCode === null) box2.proc.kill('SIGKILL'); });
-  const list2 = await (await fetch(`${box2.url}/api/lessons`)).json() as { lessons?: Array<{ id: string; origin: string; playlist: string }> };
-  const l2 = (Array.isArray(list2) ? list2 : list2.lessons ?? []).find((l: { id: string }) => l.id === id);
+  const l2 = (await listed(box2.url)).find((l) => l.id === id);
   t.equal(l2?.origin, 'import', 'the second box lists it as imported');
   t.equal((await fetch(`${box2.url}${l2!.playlist}`)).status, 200, 'and plays it');
   box2.proc.kill('SIGTERM');
