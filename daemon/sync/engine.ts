@@ -33,6 +33,12 @@ export interface SyncSettings {
   tickMs?: number | undefined;
   /** first wait before retrying a link that brings no bytes (doubles; default 1 s) */
   retryBaseMs?: number | undefined;
+  /**
+   * blobs fetched at once, all under the one token bucket (default 4). One at a time, each
+   * request waits a 600 ms satellite round trip and TCP's slow start after the pause: bench:sync
+   * measured 82 s for a lesson one at a time and 48 s with four in flight (ideal 28 s)
+   */
+  fetchLanes?: number | undefined;
 }
 
 export interface SyncDeps {
@@ -242,7 +248,19 @@ export class SyncService implements Service {
     await makeRoom({ db: this.d.db, lessons: this.d.lessons, store: this.d.store, originRoot: this.d.originRoot, quotaBytes: this.d.settings.quotaBytes, log: this.log },
       missing.reduce((n, f) => n + f.size, 0), new Set([e.id]), m.files.map((f) => f.sha256));
     let fetched = 0;
-    for (const f of missing) fetched += await this.fetchFile(m, f, item);
+    const todo = [...missing];
+    let failure: { err: unknown } | undefined;
+    // the first failure stops the lanes from taking new blobs; the ones in flight finish (or
+    // fail) before the lesson's error is raised, so no fetch writes after the pass has ended
+    const lane = async (): Promise<void> => {
+      for (let f = todo.shift(); f && !failure; f = todo.shift()) {
+        // read the result first: `fetched += await …` would add to a stale total across lanes
+        try { const n = await this.fetchFile(m, f, item); fetched += n; } catch (err) { failure ??= { err }; }
+      }
+    };
+    const lanes = Math.max(1, Math.min(this.d.settings.fetchLanes ?? 4, todo.length));
+    await Promise.all(Array.from({ length: lanes }, lane));
+    if (failure) throw failure.err;
     await installLesson({
       store: this.d.store, blobs: this.blobs, manifest: m, manifestBytes: got.body, signature: sig!,
       lessons: this.d.lessons, origin: this.d.settings.origin ? 'peer' : 'hub', signal,
