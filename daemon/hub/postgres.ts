@@ -1,6 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { appendFile, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -87,6 +88,7 @@ export class EmbeddedPostgres {
     await mkdir(join(this.root, 'run'), { recursive: true, mode: 0o700 });
     await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
     const owner = this.runUser ? systemUser(this.runUser) : undefined;
+    if (this.runUser) this.checkReachable(this.runUser);
     if (!existsSync(join(this.data, 'PG_VERSION'))) await this.init(owner);
     if (owner) {
       // the data tree is PostgreSQL's since initdb: only what we create around it
@@ -101,6 +103,23 @@ export class EmbeddedPostgres {
     await this.waitReady();
     this.log.info({ port: this.port, data: this.data }, 'private PostgreSQL ready');
     return this.url;
+  }
+
+  /**
+   * As root, PostgreSQL runs as `postgres`, which must be able to walk down to the data dir: a
+   * parent folder closed to other users (mktemp's 0700, a private home) would make initdb fail
+   * with a bare "Permission denied". Say which folder and what to do instead.
+   */
+  private checkReachable(user: string): void {
+    // the pg folder itself becomes postgres's own; the way down to it must be open
+    const hubDir = dirname(this.root);
+    if (spawnSync('runuser', ['-u', user, '--', 'test', '-x', hubDir]).status === 0) return;
+    let closed = hubDir;
+    for (let d = hubDir; d !== dirname(d); d = dirname(d)) {
+      if (spawnSync('runuser', ['-u', user, '--', 'test', '-x', d]).status !== 0) closed = d;
+    }
+    throw new YachayError('YCH_ERR_HUB_DATABASE', `the ${user} user cannot reach ${this.root}: ${closed} is closed to other users. ` +
+      `Give its parents o+x (chmod o+x ${closed}) or use a data dir such as /var/lib/yachay-hub`);
   }
 
   private async init(owner: { uid: number; gid: number } | undefined): Promise<void> {

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { BIN, ROOT } from './cli.js';
 import { freePort, sleep } from '../../daemon/hub/ports.js';
@@ -16,7 +18,31 @@ export interface RunningHub {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startHub(dir: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningHub> {
+const made = new Set<string>();
+process.once('exit', () => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+
+/**
+ * As root the hub runs PostgreSQL as the `postgres` user, which must be able to walk down to the
+ * data dir. A clone under a private folder (mktemp's 0700, as CI may make) closes that path; the
+ * hub then refuses with a clear error (tested in hub-enroll), so tests put such a hub's data in a
+ * folder of /tmp the postgres user can reach, with a link at the path the test asked for.
+ */
+function reachable(dir: string): string {
+  if (process.getuid?.() !== 0) return dir;
+  if (existsSync(dir) && lstatSync(dir).isSymbolicLink()) return realpathSync(dir);
+  mkdirSync(dir, { recursive: true });
+  if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir]).status === 0) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  const real = mkdtempSync('/tmp/ych-hub-');
+  chmodSync(real, 0o755);
+  made.add(real);
+  mkdirSync(dirname(dir), { recursive: true });
+  symlinkSync(real, dir);
+  return real;
+}
+
+export async function startHub(asked: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningHub> {
+  const dir = reachable(asked);
   const httpPort = await freePort();
   const mqttPort = await freePort();
   const proc = spawn(process.execPath, [BIN, 'hub', 'start', '--data-dir', dir, '--http-port', String(httpPort), '--mqtt-port', String(mqttPort), ...args], {
@@ -46,7 +72,8 @@ export async function startHub(dir: string, env: NodeJS.ProcessEnv = {}, args: s
 }
 
 /** pids of processes whose command line names `dir` (the hub's PostgreSQL and Mosquitto run with it) */
-export function processesUnder(dir: string): number[] {
+export function processesUnder(asked: string): number[] {
+  const dir = existsSync(asked) ? realpathSync(asked) : asked;
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
