@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { join } from 'node:path';
@@ -32,10 +32,12 @@ function reachable(dir: string): string {
   if (existsSync(dir) && lstatSync(dir).isSymbolicLink()) return realpathSync(dir);
   mkdirSync(dir, { recursive: true });
   if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir]).status === 0) return dir;
-  rmSync(dir, { recursive: true, force: true });
   const real = mkdtempSync('/tmp/ych-hub-');
   chmodSync(real, 0o755);
   made.add(real);
+  // what the test put there first (a shared signing key) moves along
+  cpSync(dir, real, { recursive: true });
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dirname(dir), { recursive: true });
   symlinkSync(real, dir);
   return real;
