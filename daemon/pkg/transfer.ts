@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { YachayError } from '../errors.js';
 import { fsyncFile, ioError } from '../util/atomic.js';
 import type { Lessons } from '../catalog/lessons.js';
-import { sha256File } from './manifest.js';
+import { parseManifest, sha256File } from './manifest.js';
 import type { Manifest } from './manifest.js';
 import { BlobStore, originPath, writeManifest } from './origin.js';
 import { verifyManifest } from './sign.js';
@@ -55,7 +55,7 @@ export async function exportLessons(ids: string[], toDir: string, d: TransferDep
     }
     const where = join(d.originRoot, originPath.manifest(id));
     const { bytes, signature } = await readSigned(d.originRoot, id, where);
-    plan.push({ id, bytes, signature, manifest: JSON.parse(bytes.toString('utf8')) as Manifest });
+    plan.push({ id, bytes, signature, manifest: parseManifest(bytes, where) });
   }
   const total = plan.reduce((n, p) => n + p.manifest.files.length, 0);
   let done = 0; let bytes = 0; let files = 0;
