@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { YachayError } from '../errors.js';
-import { Child, isRoot, runToEnd } from './proc.js';
+import { Child, isRoot, runToEnd } from '../media/child.js';
 import { freePort, sleep } from './ports.js';
 
 /**

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { deflateSync } from 'node:zlib';
-import { run } from '../optimize/ffmpeg.js';
+import { run } from '../media/run.js';
 import { YachayError } from '../errors.js';
 import { isPlaylist, playlistInputArgs } from './audio.js';
 import { hlsWindow } from './hls-window.js';

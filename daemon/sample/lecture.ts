@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { run } from '../optimize/ffmpeg.js';
+import { run } from '../media/run.js';
 import { YachayError } from '../errors.js';
 import { exists, fsyncFile } from '../util/atomic.js';
 import { CONTENT } from './content.js';
