@@ -43,6 +43,8 @@ export const ERRORS = {
   YCH_ERR_HUB_NOT_RUNNING: { exit: 69, hint: 'start the hub first: `yachay hub start --data-dir DIR`' },
   YCH_ERR_DATABASE: { exit: 76, hint: 'the box\'s database is damaged: stop the box, move the file named above aside, restore the last backup into its place (or start with an empty data dir), and start again' },
   YCH_ERR_MODEL_REJECTED: { exit: 65, hint: 'the new model is not better on held-out data; the active version stays: collect more encodes and train again' },
+  // issue 12: espeak-ng's own failure (it used to borrow the ffmpeg code, whose hint names ffmpeg)
+  YCH_ERR_ESPEAK_FAILED: { exit: 70, hint: 'run `espeak-ng -v es-419 hola` to see its message; reinstall it with `sudo apt-get install -y --reinstall espeak-ng`' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

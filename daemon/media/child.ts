@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess } from './run.js';
 import { openSync, closeSync, readFileSync } from 'node:fs';
+import { spawnGroup } from './run.js';
 
 /**
  * The hub's one process module: PostgreSQL and Mosquitto run as children in their own process
@@ -40,7 +40,7 @@ export class Child {
     const fd = openSync(opts.logFile, 'a', 0o640);
     try {
       const [c, a] = wrap(cmd, args, opts.asUser);
-      const proc = spawn(c, a, { stdio: ['ignore', fd, fd], detached: true });
+      const proc = spawnGroup(c, a, { stdio: ['ignore', fd, fd] });
       return new Child(name, proc, opts.logFile);
     } finally {
       closeSync(fd);

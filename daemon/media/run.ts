@@ -1,13 +1,28 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+
+export type { ChildProcess };
 import { YachayError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 
 /**
- * Every ffmpeg/ffprobe call goes through here: argument arrays only (never a shell string),
- * the child in its own process group so an abort takes its helpers with it, stderr kept for
- * the error message, and `-progress` lines turned into a callback.
+ * The one module that starts child processes (test/unit/layering.test.ts keeps it so).
+ * Every ffmpeg, ffprobe, tesseract and espeak-ng call goes through run(): argument arrays only
+ * (never a shell string), the child in its own process group so an abort takes its helpers
+ * with it, in the set a second Ctrl-C kills, stderr kept for the error message, and
+ * `-progress` lines turned into a callback. The hub's long-lived servers use spawnGroup().
  */
+export type Tool = 'ffmpeg' | 'ffprobe' | 'tesseract' | 'espeak-ng';
+
+/** Which catalogue entries a tool's absence and failure map to (their hints name the package). */
+const TOOL_ERRORS: Record<Tool, { missing: ErrorCode; failed: ErrorCode }> = {
+  ffmpeg: { missing: 'YCH_ERR_FFMPEG_MISSING', failed: 'YCH_ERR_FFMPEG_FAILED' },
+  ffprobe: { missing: 'YCH_ERR_FFMPEG_MISSING', failed: 'YCH_ERR_FFMPEG_FAILED' },
+  tesseract: { missing: 'YCH_ERR_OCR_MISSING', failed: 'YCH_ERR_OCR_FAILED' },
+  'espeak-ng': { missing: 'YCH_ERR_ESPEAK_MISSING', failed: 'YCH_ERR_ESPEAK_FAILED' },
+};
+
 export interface RunOptions {
   signal?: AbortSignal | undefined;
   /** called with seconds of output written so far (from `-progress pipe:1` out_time) */
@@ -18,6 +33,8 @@ export interface RunOptions {
   onPipe3?: ((chunk: Buffer) => void) | undefined;
   /** how long to wait after SIGINT before SIGKILL on abort */
   killGraceMs?: number;
+  /** extra environment for the child (added to the box's own) */
+  env?: Record<string, string> | undefined;
 }
 
 export interface RunResult { stdout: string; stderr: string }
@@ -82,7 +99,7 @@ function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   }
 }
 
-export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions = {}): Promise<RunResult> {
+export function run(bin: Tool, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) {
       reject(new YachayError('YCH_ERR_ABORTED', `${bin} not started: aborted`));
@@ -91,7 +108,10 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
     let child: ChildProcess;
     try {
       const [cmd, argv] = PDEATHSIG ? ['setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];
-      child = spawn(cmd, argv, { stdio: opts.onPipe3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });
+      child = spawn(cmd, argv, {
+        stdio: opts.onPipe3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true,
+        ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+      });
     } catch (err) {
       reject(missing(bin, err));
       return;
@@ -148,25 +168,48 @@ export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions 
       } else if (PDEATHSIG && code === 127 && /setpriv: failed to execute/.test(err)) {
         reject(missing(bin, Object.assign(new Error(err.trim()), { code: 'ENOENT' })));
       } else {
-        reject(new FfmpegFailure(bin, args, code, sig, err));
+        reject(new ToolFailure(bin, args, code, sig, err));
       }
     });
   });
 }
 
-export class FfmpegFailure extends YachayError {
-  constructor(readonly bin: string, readonly args: string[], readonly exit: number | null,
+/** A tool that ran and failed: its exit and the tail of its stderr (callers read both). */
+export class ToolFailure extends YachayError {
+  constructor(readonly bin: Tool, readonly args: string[], readonly exit: number | null,
     readonly sig: NodeJS.Signals | null, readonly stderr: string) {
     const last = stderr.trim().split('\n').slice(-3).join(' | ');
-    super(/No space left on device/i.test(stderr) ? 'YCH_ERR_DISK_FULL' : 'YCH_ERR_FFMPEG_FAILED',
+    super(/No space left on device/i.test(stderr) ? 'YCH_ERR_DISK_FULL' : TOOL_ERRORS[bin].failed,
       `${bin} failed (${sig ?? `exit ${exit}`}): ${last || 'no message'}`);
   }
 }
 
-function missing(bin: string, cause: unknown): YachayError {
+/** The name callers used while only ffmpeg ran here. */
+export const FfmpegFailure = ToolFailure;
+export type FfmpegFailure = ToolFailure;
+
+function missing(bin: Tool, cause: unknown): YachayError {
   const e = cause as NodeJS.ErrnoException;
   if (e?.code === 'ENOENT') {
-    return new YachayError('YCH_ERR_FFMPEG_MISSING', `${bin} is not installed or not on PATH`, { cause });
+    return new YachayError(TOOL_ERRORS[bin].missing, `${bin} is not installed or not on PATH`, { cause });
   }
-  return new YachayError('YCH_ERR_FFMPEG_FAILED', `${bin} could not start: ${e?.message ?? String(cause)}`, { cause });
+  return new YachayError(TOOL_ERRORS[bin].failed, `${bin} could not start: ${e?.message ?? String(cause)}`, { cause });
+}
+
+export interface GroupOptions {
+  stdio: StdioOptions;
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+/**
+ * A long-lived server (the hub's PostgreSQL and Mosquitto) in its own process group. Not in the
+ * governor's pause set nor killed by killAllChildren: the hub stops its servers in order itself.
+ */
+export function spawnGroup(cmd: string, args: string[], opts: GroupOptions): ChildProcess {
+  return spawn(cmd, args, { stdio: opts.stdio, detached: true, ...(opts.env ? { env: opts.env } : {}) });
+}
+
+/** Exit status of a short check (`runuser -u postgres -- test -x DIR`); null when it could not run. */
+export function exitStatus(cmd: string, args: string[]): number | null {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status;
 }
