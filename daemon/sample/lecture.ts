@@ -37,7 +37,8 @@ function font(bold = false): string {
   return existsSync(f) ? `fontfile=${f}` : 'font=Sans';
 }
 
-async function speak(text: string, lang: Lang, out: string, signal?: AbortSignal): Promise<void> {
+/** One narration clip (exported for the runner tests: espeak-ng under abort and kill -9). */
+export async function speak(text: string, lang: Lang, out: string, signal?: AbortSignal): Promise<void> {
   await run('espeak-ng', ['-v', lang === 'es' ? 'es-419' : 'en-us', '-s', '150', '-w', out, text], { signal });
 }
 
