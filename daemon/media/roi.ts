@@ -39,10 +39,18 @@
  * of its frame-SSIM loss (−0.015 against −0.025). The integration test (two region shots)
  * measured −21% bytes, region SSIM −0.002 and +0.003, frame SSIM −0.015.
  */
-import type { Plan, RenditionPlan } from '../optimize/plan.js';
-
 /** Normalised to the frame, as the face model gives it (ShotPlan.roi). */
 export interface Rect { x: number; y: number; w: number; h: number }
+
+/**
+ * What the filter needs of an encoding plan (optimize/plan.ts's Plan and RenditionPlan fit):
+ * media/ builds ffmpeg graphs and knows nothing of how a plan is made.
+ */
+export interface RoiPlan {
+  duration: number;
+  shots: ReadonlyArray<{ start: number; roi?: Rect | undefined }>;
+}
+export interface RoiRendition { id: string; width: number; height: number }
 
 /** Gaussian sigma (output pixels) of the blur outside the region. */
 export const ROI_BLUR_SIGMA = 1;
@@ -89,7 +97,7 @@ export interface RoiBranch {
  * only inside region shots, and each shot's sharp crop is overlaid back only inside that shot
  * (`enable=` on both; t is the source time the branch's select keeps).
  */
-export function roiForRendition(plan: Plan, r: RenditionPlan,
+export function roiForRendition(plan: RoiPlan, r: RoiRendition,
   regions: ReadonlyArray<Rect | undefined> = plan.shots.map((s) => s.roi)): RoiBranch | undefined {
   const parts: Array<{ shot: number; px: PixelRect; when: string }> = [];
   plan.shots.forEach((s, i) => {
