@@ -39,7 +39,11 @@ function font(bold = false): string {
 
 /** One narration clip (exported for the runner tests: espeak-ng under abort and kill -9). */
 export async function speak(text: string, lang: Lang, out: string, signal?: AbortSignal): Promise<void> {
-  await run('espeak-ng', ['-v', lang === 'es' ? 'es-419' : 'en-us', '-s', '150', '-w', out, text], { signal });
+  const { stderr } = await run('espeak-ng', ['-v', lang === 'es' ? 'es-419' : 'en-us', '-s', '150', '-w', out, text], { signal });
+  // espeak-ng exits 0 even when it cannot write the file: only the file tells
+  if (!existsSync(out)) {
+    throw new YachayError('YCH_ERR_ESPEAK_FAILED', `espeak-ng wrote no sound to ${out}: ${stderr.trim() || 'no message'}`);
+  }
 }
 
 function textLayer(file: string, size: number, x: number | string, y: number | string, color: string, bold = false, enable?: string): string {
