@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SETUP = 'provisioning/setup-dev.sh';
 
+/** A script without --dry-run would take the flags for package names and call apt-get. */
+function guard(): void {
+  if (!/--dry-run\)/.test(readFileSync(`${ROOT}/${SETUP}`, 'utf8'))) throw new Error(`${SETUP} has no --dry-run: not running it`);
+}
+
 function packages(args: string[], arch = 'x86_64'): string[] {
+  guard();
   const r = spawnSync('bash', [SETUP, ...args, '--dry-run'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, SETUP_ARCH: arch } });
   if (r.status !== 0) throw new Error(`setup-dev.sh ${args.join(' ')} --dry-run exited ${r.status}: ${r.stderr}`);
   return r.stdout.trim().split('\n');
@@ -42,6 +48,7 @@ t.test('hub profile: the box plus the hub\'s own servers, no test tools', async 
 });
 
 t.test('an unknown profile is refused', async (t) => {
+  guard();
   const r = spawnSync('bash', [SETUP, '--profile', 'school', '--dry-run'], { cwd: ROOT, encoding: 'utf8' });
   t.equal(r.status, 64);
   t.match(r.stderr, /box .*test/);
