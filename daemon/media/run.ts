@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
-
-export type { ChildProcess };
 import { YachayError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+
+// media/child.ts (the hub's servers) takes the type from here, not from node:child_process
+export type { ChildProcess };
 
 /**
  * The one module that starts child processes (test/unit/layering.test.ts keeps it so).
