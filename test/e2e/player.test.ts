@@ -27,7 +27,7 @@ const PASSWORD = 'correct horse battery';
 
 interface Summary { duration_s: number; renditions: Array<{ id: string; kbps: number; bytes: number }> }
 
-/** the page's own rounding (app.js mb()) */
+/** the page's own rounding (js/dom.js mb()) */
 function mb(bytes: number): string {
   const v = bytes / 1e6;
   return `${v < 1 ? v.toFixed(2) : v.toFixed(1)} MB`;
@@ -127,8 +127,8 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   await item.waitFor({ timeout: 10_000 });
   const text = await item.innerText();
   t.match(text, TITLE);
-  t.match(text, `${mb(v0.bytes + opus.bytes)} ahorro / data saver`, 'data-saver MB = v0 + Opus');
-  t.match(text, `${mb(opus.bytes)} solo audio / audio only`, 'audio-only MB');
+  t.match(text, `${mb(v0.bytes + opus.bytes)} ahorro`, 'data-saver MB = v0 + Opus');
+  t.match(text, `${mb(opus.bytes)} solo audio`, 'audio-only MB');
   t.notOk(requested.some((p) => p.startsWith('/media/')), 'no media fetched by the list');
 
   await page.fill('#q', 'zzz');
@@ -246,8 +246,8 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   await job.locator('.job-state', { hasText: 'encode · 42 %' }).waitFor({ timeout: 10_000 });
   t.equal(await job.locator('progress').evaluate((p) => (p as HTMLProgressElement).value), 0.42, 'panel shows the job\'s progress');
   await broker.publish(jobTopic, JSON.stringify({ type: 'job', id: 7, kind: 'optimize', state: 'done', lessonId: 'subida-1' }));
-  await job.locator('.job-state', { hasText: 'Lista / Ready' }).waitFor({ timeout: 10_000 });
-  t.pass('a done job reads "Lista / Ready"');
+  await job.locator('.job-state', { hasText: 'Lista' }).waitFor({ timeout: 10_000 });
+  t.pass('a done job reads "Lista"');
 
   // 10. a student's page follows the class; the teacher opens the lesson and pushes it
   const student = await context.newPage();

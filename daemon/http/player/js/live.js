@@ -44,11 +44,14 @@ export async function followClass() {
   classClient = client;
   client.on('connect', () => {
     client.subscribe(`yachay/${session.school}/class/+`, { qos: 0 }, (err) => { $('live').hidden = Boolean(err); });
+    // a teacher deleted or renamed a lesson: the open list follows at once
+    client.subscribe(`yachay/${session.school}/catalog/+`, { qos: 0 });
   });
   client.on('close', () => { $('live').hidden = true; });
-  client.on('message', (_topic, payload, packet) => {
+  client.on('message', (topic, payload, packet) => {
     // a retained push is old news: only what the teacher sends now opens the lesson
     if (packet.retain) return;
+    if (topic.includes('/catalog/')) { lessonChanged(payload.toString()); return; }
     const id = lessonIdOf(payload.toString());
     if (id && location.hash !== `#/l/${encodeURIComponent(id)}`) location.hash = `#/l/${encodeURIComponent(id)}`;
   });
@@ -60,6 +63,26 @@ export async function followClass() {
       setTimeout(followClass, 60_000);
     }
   });
+}
+
+/**
+ * `{"type":"lesson","id","change":"deleted"|"renamed"|"retry","title"?}` from the box: the list
+ * is read again; a deleted lesson that is open closes.
+ * @param {string} text
+ */
+function lessonChanged(text) {
+  /** @type {{ type?: string, id?: string, change?: string, title?: string } | null} */
+  let c = null;
+  try { c = JSON.parse(text); } catch { return; }
+  if (!c || c.type !== 'lesson' || typeof c.id !== 'string') return;
+  const open = state.lesson && state.lesson.id === c.id;
+  if (open && c.change === 'deleted') { location.hash = '#/'; return; }
+  if (open && state.lesson && c.change === 'renamed' && typeof c.title === 'string') {
+    state.lesson.title = c.title;
+    $('lesson-title').textContent = c.title;
+  }
+  if (!$('list-view').hidden) showList();
+  document.dispatchEvent(new CustomEvent('yachay:lessons'));
 }
 
 /** `{"lessonId": "…"}`, `{"id": "…"}` or just the id @param {string} text @returns {string | null} */
