@@ -95,8 +95,10 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   for (const [id, title, seed] of [['agua', 'El ciclo del agua', 1], ['suelo', 'El suelo', 2]] as const) {
     const folder = makeLessonFolder(join(paths.store, id), { seconds: 4, seed });
     lessons.create({ id, title });
+    // the optimizer's verify checks, as report.json has them: one floor held, one missed
+    const report = { verify: { checks: [{ kind: 'ssim', value: 0.951, floor: 0.9, ok: true }, { kind: 'ocr', value: 0.812, floor: 0.85, ok: false }] } };
     lessons.markReady(id, {
-      durationS: 4, path: id, report: null,
+      durationS: 4, path: id, report,
       renditions: ['v0', 'a-aac'].map((r) => ({ id: r, bytes: bytesUnder(join(folder, r)), kbps: 100, playlist: `${r}/index.m3u8` })),
     });
   }
@@ -172,6 +174,10 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   t.equal(await page.evaluate(() => localStorage.getItem('yachay.lang')), 'qu', 'kept in localStorage');
 
   // 2. the student pages pass axe at 320 and 390 px (in Quechua, then Spanish)
+  // the audit can fail: a button without a name is a critical violation
+  await page.evaluate(() => { const b = document.createElement('button'); b.id = 'axe-probe'; document.querySelector('main')!.append(b); });
+  t.match((await audit(page)).join('\n'), /critical button-name/, 'axe finds a nameless button');
+  await page.evaluate(() => document.getElementById('axe-probe')!.remove());
   t.same(await audit(page), [], 'list at 320 px (qu): no serious or critical violations');
   await page.selectOption('#lang', 'es');
   t.same(await audit(page), [], 'list at 320 px (es)');
@@ -221,9 +227,6 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   const session = cookies.find((c) => c.httpOnly);
   t.ok(session && session.value.length >= 20, 'the session is an HttpOnly cookie');
   const token = session?.value ?? 'no-token';
-  // the teacher's MQTT connection works with the credential from /api/session: the job panel opens
-  await page.locator('#jobs').waitFor({ state: 'visible', timeout: 15_000 });
-  t.pass('the teacher\'s MQTT connection uses a fresh credential from /api/session');
   const heap = await page.evaluate(async () => {
     const { state } = await import('/js/state.js' as string) as { state: Record<string, unknown> };
     const plain = JSON.stringify(state, (k, v) => (k === 'hls' || k === 'audioHls' ? undefined : v));
@@ -247,8 +250,15 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   t.match(await row('roto').locator('.reason').innerText(), /^Motivo: .+/, 'the reason of the failure is shown');
   const use = await row('agua').locator('.data-use').innerText();
   const aguaBytes = lessons.get('agua')!.renditions!.reduce((n, r) => n + r.bytes, 0);
-  t.match(use, `${(aguaBytes / 1e6 / (4 / 60)).toFixed(2)} MB por minuto`, `data use per minute (${use})`);
-  t.ok(await row('agua').locator('.floors').count() >= 1, 'the floors line');
+  const perMin = (await (await fetch(`${base}/api/lessons/agua`)).json() as { dataUse: { dataSaverMBPerMin: number } }).dataUse.dataSaverMBPerMin;
+  t.ok(Math.abs(perMin - aguaBytes / 1e6 / (4 / 60)) < 0.1, `the box's MB per minute (${perMin}) is the lesson's bytes over its 4 s`);
+  t.match(use, `${perMin < 1 ? perMin.toFixed(2) : perMin.toFixed(1)} MB por minuto`, `data use per minute (${use})`);
+  t.match(use, `${(aguaBytes / 1e6).toFixed(2)} MB por lección`, 'and per lesson');
+  t.same(await row('agua').locator('.floors').allInnerTexts(), [
+    'imagen: mínimo 0.95, piso 0.90 (1 de 1 controles)',
+    'texto: mínimo 0.81, piso 0.85 (0 de 1 controles)',
+  ], 'the measured floors, per measure');
+  t.equal(await row('agua').locator('.floors.miss').count(), 1, 'the missed floor stands out');
   t.same(await audit(page), [], 'teacher page at 320 px, logged in');
   await page.setViewportSize({ width: 390, height: 800 });
   t.same(await audit(page), [], 'teacher page at 390 px');
@@ -277,10 +287,11 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   const retried = page.waitForResponse((r) => r.url().endsWith('/api/lessons/roto/retry'));
   await row('roto').locator('button.retry').click();
   t.equal((await retried).status(), 202);
-  await row('roto').locator('.status', { hasText: 'En cola otra vez' }).waitFor();
   const until = Date.now() + 30_000;
   while (events.filter((e) => e.lessonId === 'roto' && e.state === 'dead').length === deadBefore && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
   t.ok(events.filter((e) => e.lessonId === 'roto' && e.state === 'dead').length > deadBefore, 'the worker ran the retried job');
+  await row('roto').locator('.status', { hasText: 'En cola otra vez' }).waitFor();
+  t.pass('the page says the lesson was queued again');
 
   // delete: "Cancelar" in the confirm dialog keeps it, "Aceptar" removes it from the box
   page.once('dialog', (d) => { void d.dismiss(); });
@@ -300,6 +311,12 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   await page.goto(base + '/#/');
   await page.locator('.lessons a[data-id="agua"]').waitFor();
   t.equal(await page.locator('.lessons a[data-id="suelo"]').count(), 0, 'the list no longer offers it');
+
+  // 5. the teacher's MQTT connection works with the short-lived credential from /api/session
+  // (never the password): the job panel opens, and a retried job's progress shows in it
+  await page.goto(base + '/#/docente');
+  await page.locator('#jobs').waitFor({ state: 'visible', timeout: 15_000 });
+  t.pass('the teacher\'s MQTT connection uses a credential from /api/session');
 
   t.same(problems, [], 'no page errors');
 });

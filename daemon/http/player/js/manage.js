@@ -55,7 +55,30 @@ export async function showManage() {
     return;
   }
   $('manage-status').textContent = lessons.length ? '' : t('manage.empty');
-  $('manage-list').replaceChildren(...lessons.map(manageItem));
+  const list = $('manage-list');
+  /** @type {Map<string, HTMLElement>} */
+  const old = new Map([...list.children].map((li) => [/** @type {HTMLElement} */ (li).dataset.id ?? '', /** @type {HTMLElement} */ (li)]));
+  // the list is drawn again on every change a box reports (MQTT): a row being renamed stays as
+  // it is, a row's last message stays, and the keyboard focus stays on the same action
+  const active = /** @type {HTMLElement | null} */ (document.activeElement);
+  const focusRow = active?.closest('#manage-list > li');
+  const focusId = focusRow instanceof HTMLElement ? focusRow.dataset.id : undefined;
+  const focusClass = active instanceof HTMLButtonElement ? active.className.split(' ')[0] : undefined;
+  list.replaceChildren(...lessons.map((l) => {
+    const before = old.get(l.id);
+    if (before && before.querySelector('form')) return before;
+    const li = manageItem(l);
+    const said = before?.querySelector(':scope > .status')?.textContent;
+    const msg = li.querySelector(':scope > .status');
+    if (said && msg) msg.textContent = said;
+    return li;
+  }));
+  if (focusId && focusClass && !list.contains(active)) {
+    /** @type {HTMLElement | null} */
+    const again = list.querySelector(`li[data-id="${CSS.escape(focusId)}"] button.${CSS.escape(focusClass)}`)
+      ?? list.querySelector(`li[data-id="${CSS.escape(focusId)}"] button`);
+    again?.focus();
+  }
 }
 
 /** @param {Lesson} l */
