@@ -103,6 +103,9 @@ t.test('every module is type-checked with // @ts-check and checkJs', async (t) =
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', join(PAGE, 'tsconfig.json')], { encoding: 'utf8', timeout: 120_000 });
   t.equal(r.status, 0, `tsc -p daemon/http/player\n${r.stdout}${r.stderr}`);
+  t.ok(readFileSync(join(PAGE, 'sw.js'), 'utf8').startsWith('// @ts-check\n'), 'sw.js starts with // @ts-check');
+  const sw = spawnSync(process.execPath, [tsc, '-p', join(PAGE, 'sw.tsconfig.json')], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(sw.status, 0, `tsc -p daemon/http/player/sw.tsconfig.json (worker scope)\n${sw.stdout}${sw.stderr}`);
   const listed = spawnSync(process.execPath, [tsc, '-p', join(PAGE, 'tsconfig.json'), '--listFilesOnly'], { encoding: 'utf8', timeout: 120_000 });
   for (const url of pageModules()) t.match(listed.stdout, join(PAGE, url), `${url} is in the checked program`);
 });

@@ -39,6 +39,11 @@ export function applyLang(lang) {
   state.lang = isLang(lang) ? lang : 'es';
   try { localStorage.setItem(LANG_KEY, state.lang); } catch { /* this visit only */ }
   document.documentElement.lang = state.lang;
+  // the teacher corner has no Quechua words (strings.js): say so to screen readers, which
+  // would otherwise read its Spanish with a Quechua voice
+  for (const e of document.querySelectorAll('[data-staff]')) {
+    if (state.lang === 'qu') e.setAttribute('lang', 'es'); else e.removeAttribute('lang');
+  }
   document.title = t('page.title');
   for (const e of document.querySelectorAll('[data-i18n]')) {
     e.textContent = t(/** @type {Key} */ (e.getAttribute('data-i18n')));
