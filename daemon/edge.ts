@@ -108,7 +108,14 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [
-      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from), hubSync: true }),
+      (f, { sessions }) => registerPlayer(f, {
+        school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from), hubSync: true,
+        user: (req) => {
+          const u = sessions.of(req)?.user;
+          if (!u) return undefined;
+          return { username: u.username, role: u.role, mqtt: u.role === 'teacher' || u.role === 'admin' ? broker!.issueUserToken(u) : null };
+        },
+      }),
       syncRoutes({ agent: sync, lessons, originRoot: paths.origin, studentsNeedLogin: cfg.http.studentsNeedLogin }),
     ],
     manage: lessonManager({

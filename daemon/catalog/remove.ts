@@ -26,7 +26,8 @@ import type { Lesson, Lessons } from './lessons.js';
 export interface RemoveDeps {
   db: Db;
   lessons: Lessons;
-  paths: Pick<DataPaths, 'store' | 'origin' | 'sources'>;
+  /** without `sources` a teacher's recording is left in place (the quota never removes one) */
+  paths: Pick<DataPaths, 'store' | 'origin'> & Partial<Pick<DataPaths, 'sources'>>;
   log?: Logger | undefined;
   /**
    * Aborts these jobs if this process runs them and resolves when they have stopped
@@ -145,8 +146,9 @@ export async function removeLesson(deps: RemoveDeps, id: string, opts: RemoveOpt
   }
 
   let sourceRemoved = false;
-  const src = lesson.source && (isAbsolute(lesson.source) ? lesson.source : resolve(paths.sources, lesson.source));
-  if (lesson.origin === 'local' && src && inside(paths.sources, src)) {
+  const sources = paths.sources;
+  const src = sources && lesson.source && (isAbsolute(lesson.source) ? lesson.source : resolve(sources, lesson.source));
+  if (lesson.origin === 'local' && sources && src && inside(sources, src)) {
     const shared = (db.prepare('SELECT COUNT(*) AS n FROM lessons WHERE source IN (?, ?)').get(src, lesson.source) as { n: number }).n > 0;
     if (!shared) {
       await rm(src, { force: true });
