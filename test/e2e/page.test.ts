@@ -116,9 +116,10 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   const users = new Users(db);
   await users.add('maestra', PASSWORD, 'teacher');
   const log = pino({ level: 'silent' });
-  const broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: paths.broker, log });
+  let broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: paths.broker, log });
   await broker.start();
   closers.push(['broker', () => broker.stop()]);
+  const wsPort = broker.ports.ws;
   const app = await buildApp({
     cfg: { host: '127.0.0.1', port: 0, maxUploadMB: 50, loginAttemptsPerMinute: 5, studentsNeedLogin: false },
     log, db, store: paths.store, lessons, users, health: () => ({ db: true }),
@@ -152,12 +153,17 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   const page = context.pages()[0] ?? await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  let restarting = false;
   page.on('console', (msg) => {
+    // while the broker restarts on purpose, a failed WebSocket is expected
+    if (restarting && /WebSocket/.test(msg.text())) return;
     // these packages were made without the single files (download/): the page asks with HEAD
     // and shows no link, which the browser logs as a failed load
     if (msg.type() === 'error' && !/\/download\/leccion/.test(msg.location().url)) problems.push(`console: ${msg.text()} (${msg.location().url})`);
   });
   const agua = page.locator('.lessons a[data-id="agua"]');
+  const sessionAsks: string[] = [];
+  page.on('request', (r) => { if (r.url().endsWith('/api/session')) sessionAsks.push(r.url()); });
 
   // 1. Spanish by default; the switch goes to English and Quechua and is remembered
   await page.goto(base + '/');
@@ -339,6 +345,25 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   await broker.publish(`yachay/${SCHOOL}/jobs/roto`, JSON.stringify({ type: 'job', id: 1, kind: 'optimize', state: 'leased', progress: 0.5, stage: 'probe', lessonId: 'roto' }));
   await page.locator('#job-list li[data-lesson="roto"] .job-state', { hasText: 'probe · 50 %' }).waitFor({ timeout: 10_000 });
   t.pass('job events arrive over the teacher\'s connection');
+
+  // the broker restarts (a box update): it knows none of the old credentials, so the page's
+  // reconnect works only because it asks /api/session for a fresh one
+  const sessionCount = () => sessionAsks.length;
+  const before = sessionCount();
+  restarting = true;
+  await broker.stop();
+  broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort }, school: SCHOOL, users, dir: paths.broker, log });
+  await broker.start();
+  const until2 = Date.now() + 30_000;
+  let seen = false;
+  while (!seen && Date.now() < until2) {
+    await broker.publish(`yachay/${SCHOOL}/jobs/roto`, JSON.stringify({ type: 'job', id: 1, kind: 'optimize', state: 'leased', progress: 0.75, stage: 'encode', lessonId: 'roto' }));
+    seen = await page.locator('#job-list li[data-lesson="roto"] .job-state', { hasText: 'encode · 75 %' }).isVisible();
+    if (!seen) await page.waitForTimeout(500);
+  }
+  restarting = false;
+  t.ok(seen, 'after the broker restarted, the teacher\'s page reconnected');
+  t.ok(sessionCount() > before, `with a credential asked for again (${sessionCount() - before} more GET /api/session)`);
 
   t.same(problems, [], 'no page errors');
 });

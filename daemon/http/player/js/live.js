@@ -107,7 +107,7 @@ const teacher = {
   stopped: false,
 };
 const ROOM = /^[a-z0-9-]{1,32}$/;
-const RECONNECT_MS = 15_000;
+const RECONNECT_MS = 5_000;
 
 /**
  * Connects with a fresh credential from GET /api/session (the session cookie proves the
