@@ -215,6 +215,7 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   await page.setViewportSize({ width: 320, height: 700 });
   t.same(await audit(page), [], 'player at 320 px');
   t.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 320, 'the player fits 320 px');
+  if (process.env.YACHAY_SHOTS) await page.screenshot({ path: join(process.env.YACHAY_SHOTS, 'player-320.png'), fullPage: true });
   const playerOrder = await tabOrder(page);
   for (const want of ['select#quality', 'input#audio-only', 'a.back']) {
     t.ok(playerOrder.some((d) => d.startsWith(want)), `Tab reaches ${want}`);
@@ -283,6 +284,8 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   t.same(await audit(page), [], 'teacher page at 390 px');
   await page.setViewportSize({ width: 320, height: 700 });
   t.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 320, 'the teacher page fits 320 px');
+  // YACHAY_SHOTS=DIR keeps what a 320 px phone shows, for a person to look at
+  if (process.env.YACHAY_SHOTS) await page.screenshot({ path: join(process.env.YACHAY_SHOTS, 'teacher-320.png'), fullPage: true });
   const manageOrder = await tabOrder(page, 80);
   for (const want of ['input|Título', 'input|Grabación', 'button|Subir', 'button.rename', 'button.delete', 'button.retry', 'button#logout']) {
     const [tag, name] = want.split('|') as [string, string | undefined];
