@@ -191,6 +191,7 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   t.match(await agua.innerText(), /pisichasqa/, 'the lesson list in Quechua');
   t.equal(await page.title(), 'Yachay — Yachachikuykuna');
   t.equal(await page.evaluate(() => localStorage.getItem('yachay.lang')), 'qu', 'kept in localStorage');
+  t.equal(await page.getAttribute('#teacher-view', 'lang'), 'es', 'the teacher corner (Spanish in qu) says it is Spanish');
 
   // 2. the student pages pass axe at 320 and 390 px (in Quechua, then Spanish)
   // the audit can fail: a button without a name is a critical violation
