@@ -178,6 +178,7 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   await agua.locator('.meta', { hasText: 'data saver' }).waitFor();
   t.equal(await page.innerText('.teacher-link'), 'Teacher');
   t.equal(await page.getAttribute('#q', 'placeholder'), 'Search…');
+  t.notMatch(await page.innerText('body'), /Lecciones|Docente|ahorro| \/ /, 'English only');
   await page.reload();
   await agua.waitFor();
   t.equal(await page.getAttribute('html', 'lang'), 'en', 'English remembered after a reload');

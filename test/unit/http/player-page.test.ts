@@ -95,6 +95,14 @@ t.test('the service worker keeps every module the page loads', async (t) => {
   t.same(urls, ['/', '/style.css', '/vendor/hls.js', ...modules].sort(), 'the offline copy = the page');
 });
 
+t.test('the page sends no Authorization header: the HttpOnly cookie carries the session', async (t) => {
+  for (const url of pageModules()) {
+    const src = readFileSync(join(PAGE, url), 'utf8');
+    t.notMatch(src, /authorization|Bearer /i, `${url} has no bearer token`);
+    t.notMatch(src, /\.token\b/, `${url} reads no session token`);
+  }
+});
+
 t.test('every module is type-checked with // @ts-check and checkJs', async (t) => {
   for (const url of pageModules()) {
     const src = readFileSync(join(PAGE, url), 'utf8');
