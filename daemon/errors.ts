@@ -82,6 +82,9 @@ export const ERRORS = {
   YCH_HTTP_EMPTY: { exit: 65, status: 400, hint: 'the recording is empty: record again' },
   YCH_HTTP_OFFSET_MISMATCH: { exit: 75, status: 409, hint: 'the uploader resumes from the offset the box names; reload the page if it does not' },
   YCH_HTTP_NOT_ENROLLED: { exit: 78, status: 409, hint: 'enroll the box first: `yachay start --hub URL --enroll CODE`' },
+  // used by the page/lessonapi branches' lessons.ts, written before issue 12's catalogue
+  YCH_HTTP_BAD_TITLE: { exit: 64, status: 400, hint: 'give the lesson a title of up to 200 characters' },
+  YCH_HTTP_NOT_FAILED: { exit: 75, status: 409, hint: 'only a lesson whose optimizing failed is retried: re-encode it from its page instead' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -17,6 +17,7 @@ import { LoginLimiter, Sessions } from './routes/common.js';
 import { YachayError } from '../errors.js';
 import type { Registry } from 'prom-client';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
+import { manageRoutes, type LessonManager } from './routes/lessons.js';
 
 export type { Lesson, LessonSource } from './routes/api.js';
 export type { UploadedFile } from './routes/uploads.js';
@@ -51,6 +52,8 @@ export interface AppDeps {
   limiter?: LoginLimiter;
   /** queues a re-encode with more quality of a published lesson (POST /api/lessons/:id/reencode) */
   reencode?: ApiOptions['reencode'];
+  /** delete, rename and retry lessons (routes/lessons.ts); absent: those routes answer 503 */
+  manage?: LessonManager;
   /** more routes registered by the composition root (the web player) */
   plugins?: Array<(app: FastifyInstance, ctx: { sessions: Sessions }) => Promise<void>>;
 }
@@ -196,6 +199,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cfg: deps.cfg, lessons: deps.lessons, users: deps.users, sessions, limiter, metrics, health: deps.health, sessionTtlMs,
     setup: deps.setup, reencode: deps.reencode,
   });
+  await app.register(manageRoutes, { lessons: deps.lessons, sessions, manage: deps.manage, studentsNeedLogin: deps.cfg.studentsNeedLogin });
   const storeRoot = storeRealpath(deps.store);
   await app.register(mediaRoutes, {
     storeRoot,
