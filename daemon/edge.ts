@@ -27,6 +27,8 @@ import { verifyModels } from './models/manifest.js';
 import { recordEncodes } from './models/rate/store.js';
 import { SyncAgent, VERSION } from './sync/agent.js';
 import { syncRoutes } from './sync/routes.js';
+import { FeedbackStore } from './feedback/store.js';
+import { feedbackRoutes } from './feedback/routes.js';
 
 /**
  * The edge role's composition root: builds every service of a school box on one database and
@@ -115,6 +117,17 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
         },
       }),
       syncRoutes({ agent: sync, lessons, originRoot: paths.origin, studentsNeedLogin: cfg.http.studentsNeedLogin }),
+      // what students and teachers say re-encodes the shots they name (issue 13 item 3)
+      feedbackRoutes({
+        store: new FeedbackStore(db), lessons, cfg: cfg.feedback, studentsNeedLogin: cfg.http.studentsNeedLogin,
+        reencode: (lessonId, boost, spans) => {
+          const source = lessons.get(lessonId)?.source;
+          if (!source) return undefined;
+          const jobId = queue.enqueue(OPTIMIZE, { lessonId, source, boost, spans });
+          worker.wake();
+          return { jobId };
+        },
+      }),
     ],
     manage: lessonManager({
       db, lessons, queue, paths, log: log.child({ svc: 'catalog' }),

@@ -85,6 +85,8 @@ export const ERRORS = {
   // used by the page/lessonapi branches' lessons.ts, written before issue 12's catalogue
   YCH_HTTP_BAD_TITLE: { exit: 64, status: 400, hint: 'give the lesson a title of up to 200 characters' },
   YCH_HTTP_NOT_FAILED: { exit: 75, status: 409, hint: 'only a lesson whose optimizing failed is retried: re-encode it from its page instead' },
+  YCH_HTTP_FEEDBACK_LIMIT: { exit: 75, status: 429, hint: 'wait an hour, or raise feedback.answersPerAddressPerHour when a whole class shares one address' },
+  YCH_HTTP_FEEDBACK_NO_SHOTS: { exit: 65, status: 409, hint: 're-encode the lesson from its page: packages from before issue 13 have no shots in report.json' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -116,6 +116,14 @@ export const configSchema = {
         },
       },
     },
+    feedback: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'what students and teachers say about a lesson (issue 13 item 3)',
+      properties: {
+        studentBadPerShot: { type: 'integer', minimum: 1, maximum: 1000, default: 3, description: 'student "no" answers on one shot (and more than its "yes") that re-encode it with more bits' },
+        answersPerAddressPerHour: { type: 'integer', minimum: 1, maximum: 10000, default: 60, description: 'student answers accepted from one address per hour' },
+      },
+    },
   },
 } as const;
 
@@ -142,3 +150,4 @@ export type OptimizeConfig = Config['optimize'];
 export type ModelsConfig = OptimizeConfig['models'];
 export type Floors = OptimizeConfig['floors'];
 export type SyncConfig = Config['sync'];
+export type FeedbackConfig = Config['feedback'];

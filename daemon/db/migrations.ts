@@ -137,6 +137,24 @@ const MIGRATIONS: string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 7: what students and teachers said about a lesson's picture and voice (issue 13 item 3).
+  // No user, no device: a row says which shot of which package, seen in which rendition, was
+  // fine or not. job_id: the re-encode that answered a "bad" (NULL: not acted on yet)
+  `
+  CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    lesson_id TEXT NOT NULL,
+    version INTEGER,
+    shot_index INTEGER NOT NULL,
+    rendition TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('text', 'voice')),
+    answer TEXT NOT NULL CHECK (answer IN ('ok', 'bad')),
+    source TEXT NOT NULL CHECK (source IN ('student', 'teacher')),
+    at INTEGER NOT NULL,
+    job_id INTEGER
+  );
+  CREATE INDEX feedback_lesson ON feedback (lesson_id, shot_index);
+  `,
 ];
 
 export function migrate(db: Db): number {

@@ -33,6 +33,11 @@ export interface OptimizePayload {
    * missed its floors, and more attempts (optimize/boost.ts)
    */
   boost?: number | undefined;
+  /**
+   * where the boost goes (seconds; kind text|picture|speech), when people said where
+   * (feedback/routes.ts); absent: where the published package missed its floors
+   */
+  spans?: Array<{ start: number; end: number; kind: string }> | undefined;
 }
 
 export interface OptimizeJobDeps {
@@ -55,7 +60,11 @@ export function parsePayload(p: unknown): OptimizePayload {
   if (o.boost !== undefined && (!Number.isInteger(o.boost) || o.boost < 0 || o.boost > MAX_BOOST)) {
     throw new YachayError('YCH_ERR_USAGE', `optimize job boost must be an integer 0..${MAX_BOOST} (got ${JSON.stringify(o.boost)})`);
   }
-  return { lessonId: o.lessonId, source: o.source, ...(o.boost ? { boost: o.boost } : {}) };
+  const spans = Array.isArray(o.spans) ? o.spans : undefined;
+  if (o.spans !== undefined && !spans?.every((x) => Number.isFinite(x?.start) && Number.isFinite(x?.end) && typeof x?.kind === 'string')) {
+    throw new YachayError('YCH_ERR_USAGE', `optimize job spans must be [{start, end, kind}] (got ${JSON.stringify(o.spans)})`);
+  }
+  return { lessonId: o.lessonId, source: o.source, ...(o.boost ? { boost: o.boost } : {}), ...(spans?.length ? { spans } : {}) };
 }
 
 /** Forwards the optimizer's stage-weighted progress as an overall fraction, at most ~1 per percent. */
@@ -103,7 +112,7 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
 
   return {
     async run(job: Job, ctx: JobContext): Promise<void> {
-      const { lessonId, source, boost } = parsePayload(job.payload);
+      const { lessonId, source, boost, spans: asked } = parsePayload(job.payload);
       const lesson = lessons.get(lessonId);
       if (!lesson) {
         ctx.log.warn({ lessonId }, 'lesson was removed before it was optimized; nothing to do');
@@ -124,7 +133,7 @@ export function createOptimizeHandler(deps: OptimizeJobDeps): JobHandler {
         await removeStaleTemp(paths.store, lessonId, ctx.log);
         const input = isAbsolute(source) ? source : resolve(paths.sources, source);
         // more bits where the package the teacher saw missed; everywhere when it missed nothing
-        const spans = lesson.misses?.length ? lesson.misses.map((m) => ({ start: m.start, end: m.end, kind: m.kind })) : undefined;
+        const spans = asked ?? (lesson.misses?.length ? lesson.misses.map((m) => ({ start: m.start, end: m.end, kind: m.kind })) : undefined);
         const req: { boost?: Boost } = boost ? { boost: { level: boost, spans } } : {};
         const result = await optimize({ input, out: join(paths.store, lessonId), ...req }, {
           cfg, log: ctx.log, kernels, signal: ctx.signal, dataDir: deps.dataDir,
