@@ -328,13 +328,19 @@ async function train(values: Values, dataDir: string, ctx: ModelsContext, print:
   const building = typeof values.out === 'string';
   const rows = values['no-shipped'] ? [] : await readJsonl(SHIPPED_DATASET);
   let db: ReturnType<typeof openDb> | undefined;
+  let labels: import('./rate/labels.js').LabelReport | undefined;
   if (!building) {
     db = openDb(dataPaths(dataDir).db);
-    rows.push(...loadDataset(db));
+    // what students and teachers said outweighs what was measured (rate/labels.ts)
+    const { applyLabels, loadLabels } = await import('./rate/labels.js');
+    const labelled = applyLabels(loadDataset(db), loadLabels(db));
+    rows.push(...labelled.rows);
+    labels = labelled.report;
   }
   try {
     if (rows.length === 0) throw new YachayError('YCH_ERR_MODEL_MISSING', 'no encodes to train on: run `yachay models collect` first');
     const split = trainer.splitByLecture(rows);
+    const person = (rs: typeof rows): number => rs.filter((r) => (r.weight ?? 1) !== 1).length;
     const t0 = performance.now();
     const trained = await trainer.trainRate(split.train, { seed, epochs, signal: ctx.signal });
     const trainMs = Math.round(performance.now() - t0);
@@ -349,6 +355,7 @@ async function train(values: Values, dataDir: string, ctx: ModelsContext, print:
         rows: rows.length, lectures: new Set(rows.map((r) => r.lesson)).size,
         trainRows: split.train.length, heldOutRows: split.heldOut.length, heldOutLectures: split.heldOutLessons,
         seed, epochs: trained.epochs, trainMs, finalLoss: trained.finalLoss, parityMaxDiff: parity.maxAbsDiff, heldOut,
+        ...(labels ? { labels: { ...labels, trainRows: person(split.train), heldOutRows: person(split.heldOut) } } : {}),
       };
       if (building) {
         const { writeFileAtomic } = await import('../util/atomic.js');
@@ -374,8 +381,10 @@ async function train(values: Values, dataDir: string, ctx: ModelsContext, print:
   }
 }
 
-function describe(s: { rows: number; lectures: number; heldOutRows: number; trainMs: number; parityMaxDiff: number; heldOut: { mae: number; floorSafeAccuracy: number } }): string {
+function describe(s: { rows: number; lectures: number; heldOutRows: number; trainMs: number; parityMaxDiff: number; heldOut: { mae: number; floorSafeAccuracy: number };
+  labels?: { answers: number; rows: number; lowered: number; weight: number } }): string {
   return `  ${s.rows} filas de ${s.lectures} clases / rows from lectures; ${s.heldOutRows} apartadas / held out\n` +
+    (s.labels?.answers ? `  ${s.labels.answers} respuestas de personas / answers from people → ${s.labels.rows} filas con peso ${s.labels.weight} / rows weighted, ${s.labels.lowered} con meta bajada / target lowered\n` : '') +
     `  MAE ${s.heldOut.mae.toFixed(4)}, seguro en el piso / floor-safe ${s.heldOut.floorSafeAccuracy.toFixed(3)}, ` +
     `paridad ONNX / parity ${s.parityMaxDiff.toExponential(2)}, ${(s.trainMs / 1000).toFixed(1)} s`;
 }

@@ -31,20 +31,20 @@ export function recordEncodes(db: Db, rows: readonly EncodeRow[]): number {
 
 interface EncodeDbRow {
   lesson_id: string | null; source: string | null; shot_index: number | null; shot_class: string;
-  features_json: string; settings_json: string; quality_json: string; bytes: number | null;
+  features_json: string; settings_json: string; quality_json: string; bytes: number | null; created_at: number;
 }
 
 /** Every v1 row on the box, oldest first; rows of another feature version are left out. */
 export function loadDataset(db: Db): EncodeRow[] {
   const out: EncodeRow[] = [];
-  const rows = db.prepare('SELECT lesson_id, source, shot_index, shot_class, features_json, settings_json, quality_json, bytes FROM encodes ORDER BY id').all() as EncodeDbRow[];
+  const rows = db.prepare('SELECT lesson_id, source, shot_index, shot_class, features_json, settings_json, quality_json, bytes, created_at FROM encodes ORDER BY id').all() as EncodeDbRow[];
   for (const r of rows) {
     const f = JSON.parse(r.features_json) as { v?: number; x?: number[] };
     if (f.v !== FEATURES_VERSION || !Array.isArray(f.x)) continue;
     out.push({
       lesson: r.lesson_id ?? 'unknown', source: r.source ?? undefined, shot: r.shot_index ?? -1, cls: r.shot_class as ShotClass,
       features: f.x, settings: JSON.parse(r.settings_json) as EncodeRow['settings'],
-      quality: JSON.parse(r.quality_json) as EncodeRow['quality'], bytes: r.bytes ?? 0,
+      quality: JSON.parse(r.quality_json) as EncodeRow['quality'], bytes: r.bytes ?? 0, at: r.created_at,
     });
   }
   return out;

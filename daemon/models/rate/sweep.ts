@@ -38,6 +38,10 @@ export interface EncodeRow {
   settings: { qp: number; fps: number; width: number; height: number };
   quality: { metric: Metric; value: number; floor: number };
   bytes: number;
+  /** when the box recorded it (encodes.created_at); absent in the shipped JSONL */
+  at?: number | undefined;
+  /** the row's weight in training (1 when absent): person labels raise it (labels.ts) */
+  weight?: number | undefined;
 }
 
 export interface SweepOptions {

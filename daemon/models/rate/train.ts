@@ -174,6 +174,8 @@ export async function trainRate(rows: readonly EncodeRow[], opts: TrainOptions =
   const normalise = (t: ReturnType<Tf['tensor2d']>): ReturnType<Tf['tensor2d']> => tf.div(tf.sub(t, meanT), stdT);
   const xs = tf.tidy(() => normalise(tf.tensor2d(x.map((r) => [...r]), [x.length, FEATURE_COUNT], 'float32')));
   const ys = tf.tensor2d(rows.map((r) => [r.quality.value]), [rows.length, 1], 'float32');
+  // person labels weigh more (labels.ts); without any, the plain mean keeps old results identical
+  const ws = rows.some((r) => (r.weight ?? 1) !== 1) ? tf.tensor2d(rows.map((r) => [r.weight ?? 1]), [rows.length, 1], 'float32') : undefined;
   const optimizer = tf.train.adam(opts.learningRate ?? 0.005);
   const rnd = seeded(seed);
   const order = Array.from({ length: rows.length }, (_, i) => i);
@@ -191,7 +193,8 @@ export async function trainRate(rows: readonly EncodeRow[], opts: TrainOptions =
         const idx = tf.tensor1d(order.slice(b, b + batch), 'int32');
         const loss = optimizer.minimize(() => {
           const xb = tf.gather(xs, idx); const yb = tf.gather(ys, idx);
-          return tf.losses.meanSquaredError(yb, model.apply(xb) as ReturnType<Tf['tensor2d']>) as ReturnType<Tf['scalar']>;
+          const pred = model.apply(xb) as ReturnType<Tf['tensor2d']>;
+          return (ws ? tf.losses.meanSquaredError(yb, pred, tf.gather(ws, idx)) : tf.losses.meanSquaredError(yb, pred)) as ReturnType<Tf['scalar']>;
         }, true);
         sum += (loss!.dataSync()[0] ?? 0) * Math.min(batch, order.length - b);
         loss!.dispose(); idx.dispose();
@@ -202,10 +205,10 @@ export async function trainRate(rows: readonly EncodeRow[], opts: TrainOptions =
       if (e % 10 === 9) await new Promise((r) => setImmediate(r));
     }
   } catch (err) {
-    model.dispose(); meanT.dispose(); stdT.dispose(); xs.dispose(); ys.dispose(); optimizer.dispose();
+    model.dispose(); meanT.dispose(); stdT.dispose(); xs.dispose(); ys.dispose(); ws?.dispose(); optimizer.dispose();
     throw err;
   }
-  xs.dispose(); ys.dispose(); optimizer.dispose();
+  xs.dispose(); ys.dispose(); ws?.dispose(); optimizer.dispose();
   const layers: DenseLayer[] = model.layers.map((l, i) => {
     const [k, b] = l.getWeights();
     return {
