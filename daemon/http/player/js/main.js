@@ -9,6 +9,7 @@ import { setOffline, showList } from './list.js';
 import { followClass, pushToClass } from './live.js';
 import { showManage } from './manage.js';
 import { renderMisses, reencode } from './misses.js';
+import { initFeedback } from './feedback.js';
 import { downloadLesson, downloadedIds, offlinePossible, renderDownload, renderFiles } from './offline.js';
 import { applyQuality, onAudioOnlyToggle, openLesson, renderCost, stopPlayback } from './player.js';
 import { isStaff, state } from './state.js';
@@ -76,6 +77,7 @@ function init() {
   window.addEventListener('online', () => { setOffline(false); followClass(); });
   window.addEventListener('offline', () => setOffline(true));
   if (offlinePossible()) navigator.serviceWorker.register('/sw.js').catch(() => {});
+  initFeedback();
   route();
   followClass();
 }

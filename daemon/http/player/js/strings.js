@@ -46,6 +46,13 @@ const STUDENT_ES = {
   'player.noAudio': 'Este navegador no puede reproducir audio',
   'player.noBox': 'Sin conexión con la escuela',
   'player.failed': 'No se pudo reproducir',
+  'feedback.heading': 'Ayúdanos a mejorar esta lección',
+  'feedback.text': '¿Se leía bien el texto?',
+  'feedback.voice': '¿Se entendía la voz?',
+  'feedback.yes': 'Sí',
+  'feedback.no': 'No',
+  'feedback.close': 'Ahora no',
+  'feedback.thanks': '¡Gracias!',
 };
 
 /** @typedef {keyof typeof STUDENT_ES} StudentKey */
@@ -137,6 +144,16 @@ const TEACHER_ES = {
   'floor.text': 'texto',
   'floor.picture': 'imagen',
   'floor.speech': 'voz',
+  'flag.heading': 'Marcar un tramo',
+  'flag.here': 'Marcar este tramo',
+  'flag.start': 'Desde (s)',
+  'flag.end': 'Hasta (s)',
+  'flag.kind': 'Problema',
+  'flag.text': 'El texto no se lee',
+  'flag.voice': 'La voz no se entiende',
+  'flag.send': 'Enviar y volver a codificar',
+  'flag.queued': 'Marcado: se volverá a codificar con más calidad (la lección se puede ver mientras tanto)',
+  'flag.kept': 'Marcado',
 };
 
 /** @typedef {StudentKey | keyof typeof TEACHER_ES} Key */
@@ -181,6 +198,13 @@ const STUDENT_EN = {
   'player.noAudio': 'This browser cannot play audio',
   'player.noBox': 'No connection to the school box',
   'player.failed': 'Playback failed',
+  'feedback.heading': 'Help us improve this lesson',
+  'feedback.text': 'Could you read the text?',
+  'feedback.voice': 'Could you understand the voice?',
+  'feedback.yes': 'Yes',
+  'feedback.no': 'No',
+  'feedback.close': 'Not now',
+  'feedback.thanks': 'Thank you!',
 };
 
 /** @type {Record<keyof typeof TEACHER_ES, string>} */
@@ -270,6 +294,16 @@ const TEACHER_EN = {
   'floor.text': 'text',
   'floor.picture': 'picture',
   'floor.speech': 'speech',
+  'flag.heading': 'Flag a span',
+  'flag.here': 'Flag this span',
+  'flag.start': 'From (s)',
+  'flag.end': 'To (s)',
+  'flag.kind': 'Problem',
+  'flag.text': 'The text cannot be read',
+  'flag.voice': 'The voice cannot be understood',
+  'flag.send': 'Send and re-encode',
+  'flag.queued': 'Flagged: it will be re-encoded with more quality (the lesson plays meanwhile)',
+  'flag.kept': 'Flagged',
 };
 
 /**
@@ -316,6 +350,13 @@ export const STUDENT_QU = {
   'player.noAudio': 'Kay navegadorqa manam uyarinata uyarichiyta atinchu',
   'player.noBox': 'Manam yachaywasiwan tinkisqachu',
   'player.failed': 'Manam rikuchiyta atikunchu',
+  'feedback.heading': 'Kay yachachikuyta allinchanapaq yanapawayku',
+  'feedback.text': 'Qillqata allintachu ñawinchayta atirqanki?',
+  'feedback.voice': 'Rimayta allintachu uyarirqanki?',
+  'feedback.yes': 'Arí',
+  'feedback.no': 'Manam',
+  'feedback.close': 'Manaraq',
+  'feedback.thanks': 'Sulpayki!',
 };
 
 /** @typedef {'es' | 'en' | 'qu'} Lang */
