@@ -1,5 +1,5 @@
 import { access, constants, stat } from 'node:fs/promises';
-import { run } from './ffmpeg.js';
+import { run } from '../media/run.js';
 import { YachayError, isYachayError } from '../errors.js';
 import { sniffFile } from '../media/sniff.js';
 
