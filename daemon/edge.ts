@@ -11,6 +11,7 @@ import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
 import { checkPublished } from './catalog/package-check.js';
 import { lessonManager } from './catalog/manager.js';
+import { JanitorService } from './catalog/janitor.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
@@ -156,7 +157,9 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     },
   });
   // the sync after the broker (it relays into it), before HTTP (whose routes show its state)
-  const services: Service[] = [dbSvc, governor, broker, sync, worker, http];
+  // abandoned uploads and unused recordings: swept at start and hourly, beside everything else
+  const janitor = new JanitorService({ db, paths, log: log.child({ svc: 'janitor' }) });
+  const services: Service[] = [dbSvc, janitor, governor, broker, sync, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
   return { app, http, broker, worker, lessons, queue, users, setup, sync };
 }

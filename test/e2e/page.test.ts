@@ -229,7 +229,11 @@ t.test('languages, lesson management, accessibility and no secrets in the page',
   await student.locator('.lessons a[data-id="suelo"]').waitFor();
   await student.locator('#live').waitFor({ state: 'visible', timeout: 10_000 });
 
-  // 3. the teacher logs in: the answer has no token, the page keeps neither token nor password
+  // 3. the first-setup form, then the teacher logs in: the answer has no token, the page keeps
+  // neither token nor password
+  await page.goto(base + '/#/setup');
+  await page.locator('#setup-view').waitFor({ state: 'visible' });
+  t.same(await audit(page), [], 'first-setup form at 320 px');
   await page.goto(base + '/#/docente');
   const teacherOrder = await tabOrder(page);
   for (const want of ['input|Usuario', 'input|Contraseña', 'button|Entrar', 'select#lang']) {

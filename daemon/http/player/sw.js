@@ -9,9 +9,9 @@ const SHELL = 'yachay-shell-v2';
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 const SHELL_URLS = [
   '/', '/style.css', '/vendor/hls.js',
-  '/js/api.js', '/js/costs.js', '/js/dom.js', '/js/feedback.js', '/js/i18n.js', '/js/list.js', '/js/live.js', '/js/main.js',
-  '/js/manage.js', '/js/misses.js', '/js/offline.js', '/js/player.js', '/js/state.js', '/js/strings.js',
-  '/js/teacher.js', '/js/vendor.js',
+  '/js/api.js', '/js/costs.js', '/js/dom.js', '/js/feedback.js', '/js/hub.js', '/js/i18n.js', '/js/list.js', '/js/live.js',
+  '/js/main.js', '/js/manage.js', '/js/misses.js', '/js/offline.js', '/js/player.js', '/js/state.js',
+  '/js/strings.js', '/js/teacher.js', '/js/upload.js', '/js/vendor.js',
 ];
 
 sw.addEventListener('install', (event) => {

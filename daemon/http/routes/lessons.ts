@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { withoutPaths } from '../../jobs/public-event.js';
 import type { Lesson, LessonSource } from './api.js';
 import { lessonView } from './api.js';
-import { HttpError, type Sessions } from './common.js';
+import { type Sessions } from './common.js';
+import { YachayError } from '../../errors.js';
 
 /**
  * Lesson management for teachers and admins (issue 12 item 1). The contract the page codes
@@ -94,10 +95,10 @@ export function lessonDetail(l: Lesson, report: unknown): Record<string, unknown
 export async function manageRoutes(app: FastifyInstance, opts: ManageOptions): Promise<void> {
   const { sessions } = opts;
   const manager = (): LessonManager => {
-    if (!opts.manage) throw new HttpError(503, 'YCH_HTTP_NO_QUEUE', 'this server cannot change the catalog: run `yachay start`');
+    if (!opts.manage) throw new YachayError('YCH_HTTP_NO_QUEUE', 'this server cannot change the catalog: run `yachay start`');
     return opts.manage;
   };
-  const notFound = (): HttpError => new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
+  const notFound = (): YachayError => new YachayError('YCH_HTTP_NOT_FOUND', 'no such lesson');
 
   app.get('/api/lessons/:id', { schema: { params } }, async (req) => {
     if (opts.studentsNeedLogin) sessions.require(req);
@@ -126,12 +127,12 @@ export async function manageRoutes(app: FastifyInstance, opts: ManageOptions): P
     const by = sessions.require(req, ROLES);
     const id = (req.params as { id: string }).id;
     const { title } = req.body as { title: string };
-    if (!title.trim()) throw new HttpError(400, 'YCH_HTTP_BAD_TITLE', 'el título no puede estar vacío / the title must not be empty');
+    if (!title.trim()) throw new YachayError('YCH_HTTP_BAD_TITLE', 'el título no puede estar vacío / the title must not be empty');
     let l: Lesson | undefined;
     try {
       l = manager().rename(id, title, by.username);
     } catch (err) {
-      if (err instanceof RangeError) throw new HttpError(400, 'YCH_HTTP_BAD_TITLE', err.message);
+      if (err instanceof RangeError) throw new YachayError('YCH_HTTP_BAD_TITLE', err.message);
       throw err;
     }
     if (!l) throw notFound();
@@ -146,9 +147,9 @@ export async function manageRoutes(app: FastifyInstance, opts: ManageOptions): P
     if (!r.ok) {
       if (r.why !== 'not-failed') {
         if (r.why === 'missing') throw notFound();
-        throw new HttpError(410, 'YCH_HTTP_NO_SOURCE', 'the recording of this lesson is no longer on the box: upload it again');
+        throw new YachayError('YCH_HTTP_NO_SOURCE', 'the recording of this lesson is no longer on the box: upload it again');
       }
-      throw new HttpError(409, 'YCH_HTTP_NOT_FAILED', `the lesson is ${r.status}: only a lesson whose optimizing failed is retried`);
+      throw new YachayError('YCH_HTTP_NOT_FAILED', `the lesson is ${r.status}: only a lesson whose optimizing failed is retried`);
     }
     req.log.info({ lessonId: id, jobId: r.jobId, by: by.username }, 'lesson retried');
     return reply.code(202).send({ lessonId: id, jobId: r.jobId, reason: r.reason ? withoutPaths(r.reason) : null });

@@ -4,6 +4,7 @@
 // hls.js is the UMD bundle loaded before this file (window.Hls).
 
 import { $ } from './dom.js';
+import { syncNow } from './hub.js';
 import { applyLang, savedLang } from './i18n.js';
 import { setOffline, showList } from './list.js';
 import { followClass, pushToClass } from './live.js';
@@ -13,7 +14,8 @@ import { initFeedback } from './feedback.js';
 import { downloadLesson, downloadedIds, offlinePossible, renderDownload, renderFiles } from './offline.js';
 import { applyQuality, onAudioOnlyToggle, openLesson, renderCost, stopPlayback } from './player.js';
 import { isStaff, state } from './state.js';
-import { addUser, firstSetup, loggedIn, login, logout, resumeSession, setupNeeded, syncNow, upload } from './teacher.js';
+import { addUser, firstSetup, loggedIn, login, logout, resumeSession, setupNeeded } from './teacher.js';
+import { upload } from './upload.js';
 
 function route() {
   const h = location.hash;
