@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Lessons } from '../../daemon/catalog/lessons.js';
@@ -16,7 +17,7 @@ import { Users } from '../../daemon/users/users.js';
 const PASSWORD = 'correct horse battery';
 const SHOTS = [{ start: 0, end: 4, cls: 'slide' }, { start: 4, end: 9, cls: 'talking_head' }, { start: 9, end: 12, cls: 'slide' }];
 
-async function box(t: Tap.Test, opts: { perHour?: number; needLogin?: boolean } = {}) {
+async function box(t: Test, opts: { perHour?: number; needLogin?: boolean } = {}) {
   const dir = t.testdir();
   const db = openDb(join(dir, 'y.db'));
   const lessons = new Lessons(db);

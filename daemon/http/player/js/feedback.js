@@ -53,10 +53,13 @@ function markAsked(id) {
 /** the rendition playing now, as the ladder names it (v0 = ahorro) and whether it is the lowest */
 function playing() {
   const hls = state.hls;
-  if (!hls || !hls.levels || hls.currentLevel < 0) return null;
-  const level = hls.levels[hls.currentLevel];
+  if (!hls || !hls.levels) return null;
+  // the level on screen; before the first switch is reported, the one being loaded
+  const at = hls.currentLevel >= 0 ? hls.currentLevel : hls.loadLevel;
+  if (at < 0) return null;
+  const level = hls.levels[at];
   const m = /\/(v\d+)\/index\.m3u8/.exec(String(level && level.url || ''));
-  const id = m && m[1] ? m[1] : `level${hls.currentLevel}`;
+  const id = m && m[1] ? m[1] : `level${at}`;
   const lowest = Math.min(...hls.levels.map((l) => l.bitrate || Infinity));
   return { id, low: id === 'v0' || (level !== undefined && (level.bitrate || 0) <= lowest) };
 }

@@ -99,6 +99,8 @@ function playVideo(from, autoplay) {
       if (state.started || state.hls !== hls) return;
       state.started = true;
       hls.startLoad(from || -1);
+      // "Ahorro" or "Calidad" chosen before play set only the start level: pin it now, or ABR climbs
+      applyQuality();
     });
   } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
     v.src = lesson.playlist; // Safari plays HLS itself
