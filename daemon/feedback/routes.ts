@@ -101,8 +101,10 @@ export function feedbackRoutes(deps: FeedbackDeps): (app: FastifyInstance, ctx: 
 
     app.get('/api/lessons/:id/shots', { schema: { params } }, async (req) => {
       readerGuard(req);
-      const { lesson, shots } = published((req.params as { id: string }).id);
-      return { version: versionOf(lesson), shots };
+      const lesson = deps.lessons.get((req.params as { id: string }).id);
+      if (!lesson) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such lesson');
+      // none yet (being prepared, or published before issue 13): an empty list, not an error
+      return { version: versionOf(lesson), shots: lesson.status === 'ready' ? shotsOf(deps.lessons.report?.(lesson.id)) : [] };
     });
 
     app.post('/api/feedback', {

@@ -22,10 +22,10 @@ const FLAG_AROUND = 3;
 /**
  * @typedef {object} Watch
  * @property {string} lesson
- * @property {{ index: number, start: number, end: number }[] | null} shots
+ * @property {{ index: number, start: number, end: number }[] | null} shots   fetched when asked
  * @property {number} seen          seconds played
  * @property {number} low           of which at the data-saver rendition
- * @property {Map<number, number>} perShot   seconds per shot at the data-saver rendition
+ * @property {Map<number, number>} perSecond   seconds watched at the data-saver rendition, by second of the lesson
  * @property {string} rendition     the data-saver rendition's id
  * @property {number} last          the playhead at the last tick
  */
@@ -75,9 +75,8 @@ function onTick() {
   const lesson = state.lesson;
   if (!lesson || v.paused) return;
   if (!watch || watch.lesson !== lesson.id) {
-    watch = { lesson: lesson.id, shots: null, seen: 0, low: 0, perShot: new Map(), rendition: 'v0', last: v.currentTime };
-    const w = watch;
-    getJson(`/api/lessons/${encodeURIComponent(lesson.id)}/shots`).then((r) => { w.shots = r.shots; }).catch(() => {});
+    // the shots are asked for only when the student answers: most watchers are never asked
+    watch = { lesson: lesson.id, shots: null, seen: 0, low: 0, perSecond: new Map(), rendition: 'v0', last: v.currentTime };
     return;
   }
   const now = v.currentTime;
@@ -90,8 +89,8 @@ function onTick() {
   if (!(p && p.low) && !phoneSavesData()) return;
   if (p && p.low) watch.rendition = p.id;
   watch.low += dt;
-  const shot = (watch.shots || []).find((s) => now >= s.start && now < s.end);
-  if (shot) watch.perShot.set(shot.index, (watch.perShot.get(shot.index) || 0) + dt);
+  const sec = Math.floor(now);
+  watch.perSecond.set(sec, (watch.perSecond.get(sec) || 0) + dt);
 }
 
 /** after the end, or a pause past half the lesson: ask, when it was watched in data-saver mode */
@@ -113,12 +112,17 @@ function maybeAsk() {
 }
 
 /** the shots the answer is about: those watched at the data-saver rendition, else the one under the playhead */
-function shotsWatched() {
-  if (!watch || !watch.shots) return [];
-  const seen = [...watch.perShot].filter(([, s]) => s >= SHOT_SECONDS).map(([i]) => i);
+/** @param {Watch} w */
+function shotsWatched(w) {
+  if (!w.shots) return [];
+  const seen = w.shots.filter((s) => {
+    let sum = 0;
+    for (const [sec, dt] of w.perSecond) if (sec + 0.5 >= s.start && sec + 0.5 < s.end) sum += dt;
+    return sum >= SHOT_SECONDS;
+  }).map((s) => s.index);
   if (seen.length) return seen.slice(0, 64);
   const now = video().currentTime;
-  const s = watch.shots.find((x) => now >= x.start && now < x.end) || watch.shots[watch.shots.length - 1];
+  const s = w.shots.find((x) => now >= x.start && now < x.end) || w.shots[w.shots.length - 1];
   return s ? [s.index] : [];
 }
 
@@ -126,10 +130,12 @@ function shotsWatched() {
 async function onAnswer(e) {
   const b = /** @type {HTMLElement} */ (e.target).closest('button[data-answer]');
   const row = b && b.closest('p[data-kind]');
-  if (!b || !row || !state.lesson || !watch) return;
+  const w = watch;
+  if (!b || !row || !state.lesson || !w) return;
   for (const x of row.querySelectorAll('button')) /** @type {HTMLButtonElement} */ (x).disabled = true;
+  w.shots ??= await getJson(`/api/lessons/${encodeURIComponent(w.lesson)}/shots`).then((r) => r.shots).catch(() => null);
   const res = await send('POST', '/api/feedback', {
-    lesson: state.lesson.id, rendition: watch.rendition, shots: shotsWatched(),
+    lesson: w.lesson, rendition: w.rendition, shots: shotsWatched(w),
     kind: row.getAttribute('data-kind'), answer: b.getAttribute('data-answer'),
   });
   /** @type {HTMLElement} */ (row).hidden = true;
