@@ -333,7 +333,7 @@ async function train(values: Values, dataDir: string, ctx: ModelsContext, print:
     db = openDb(dataPaths(dataDir).db);
     // what students and teachers said outweighs what was measured (rate/labels.ts)
     const { applyLabels, loadLabels } = await import('./rate/labels.js');
-    const labelled = applyLabels(loadDataset(db), loadLabels(db));
+    const labelled = applyLabels(loadDataset(db, { at: true }), loadLabels(db));
     rows.push(...labelled.rows);
     labels = labelled.report;
   }

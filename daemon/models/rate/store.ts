@@ -34,8 +34,8 @@ interface EncodeDbRow {
   features_json: string; settings_json: string; quality_json: string; bytes: number | null; created_at: number;
 }
 
-/** Every v1 row on the box, oldest first; rows of another feature version are left out. */
-export function loadDataset(db: Db): EncodeRow[] {
+/** Every v1 row on the box, oldest first; rows of another feature version are left out. `at`: with created_at. */
+export function loadDataset(db: Db, opts: { at?: boolean } = {}): EncodeRow[] {
   const out: EncodeRow[] = [];
   const rows = db.prepare('SELECT lesson_id, source, shot_index, shot_class, features_json, settings_json, quality_json, bytes, created_at FROM encodes ORDER BY id').all() as EncodeDbRow[];
   for (const r of rows) {
@@ -44,7 +44,9 @@ export function loadDataset(db: Db): EncodeRow[] {
     out.push({
       lesson: r.lesson_id ?? 'unknown', source: r.source ?? undefined, shot: r.shot_index ?? -1, cls: r.shot_class as ShotClass,
       features: f.x, settings: JSON.parse(r.settings_json) as EncodeRow['settings'],
-      quality: JSON.parse(r.quality_json) as EncodeRow['quality'], bytes: r.bytes ?? 0, at: r.created_at,
+      quality: JSON.parse(r.quality_json) as EncodeRow['quality'], bytes: r.bytes ?? 0,
+      // when it was recorded, for the person labels (labels.ts), only when asked
+      ...(opts.at ? { at: r.created_at } : {}),
     });
   }
   return out;

@@ -47,7 +47,8 @@ t.test('labels come from the feedback table and rows carry when they were record
   t.teardown(() => db.close());
   recordEncodes(db, [row('agua', 0, 40, 0.99)]);
   new FeedbackStore(db).record([{ lesson: 'agua', version: 1, shot: 0, rendition: 'v0', kind: 'text', answer: 'bad', source: 'teacher', at: Date.now() + 1 }]);
-  const rows = loadDataset(db);
+  t.equal(loadDataset(db)[0]!.at, undefined, 'plain rows as before');
+  const rows = loadDataset(db, { at: true });
   t.ok(typeof rows[0]!.at === 'number' && rows[0]!.at > 0, 'created_at read back');
   const { rows: out } = applyLabels(rows, loadLabels(db));
   t.same([out[0]!.quality.value, out[0]!.weight], [0.97 - BAD_MARGIN, PERSON_WEIGHT]);
