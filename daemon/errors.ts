@@ -82,6 +82,8 @@ export const ERRORS = {
   YCH_HTTP_EMPTY: { exit: 65, status: 400, hint: 'the recording is empty: record again' },
   YCH_HTTP_OFFSET_MISMATCH: { exit: 75, status: 409, hint: 'the uploader resumes from the offset the box names; reload the page if it does not' },
   YCH_HTTP_NOT_ENROLLED: { exit: 78, status: 409, hint: 'enroll the box first: `yachay start --hub URL --enroll CODE`' },
+  YCH_HTTP_BAD_TITLE: { exit: 64, status: 400, hint: 'give a title of 1 to 200 characters' },
+  YCH_HTTP_NOT_FAILED: { exit: 73, status: 409, hint: 'only a lesson whose optimizing failed is retried; reload the list to see its status' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
