@@ -18,10 +18,11 @@ import { YachayError } from '../../errors.js';
  *                                      the dead letter (status 'failed', or a re-encode that died);
  *                                      409 YCH_HTTP_NOT_FAILED otherwise, 410 YCH_HTTP_NO_SOURCE
  *                                      when its recording is gone. MQTT change "retry"
- *   GET    /api/lessons/:id          → lessonView plus `error` (why the job failed, without the
- *                                      box's paths), `floors` (per measure: checks, passed, lowest
- *                                      value, floor) and `dataUse` (bytes, kb/s, MB per minute per
- *                                      rendition; MB per minute of the data-saver mix)
+ *   GET    /api/lessons/:id          → the list's lessonView (which carries `status` and `error`:
+ *                                      why the job failed, without the box's paths) plus `floors`
+ *                                      (per measure: checks, passed, lowest value, floor) and
+ *                                      `dataUse` (bytes, kb/s, MB per minute per rendition; MB per
+ *                                      minute of the data-saver mix)
  *
  * 401 without a session, 403 for other roles, 404 for an unknown lesson, 503 on a server with no
  * catalog writer (a bare HTTP server in tests).
@@ -86,7 +87,6 @@ export function dataUseOf(l: Lesson): { renditions: Array<{ id: string; bytes: n
 export function lessonDetail(l: Lesson, report: unknown): Record<string, unknown> {
   return {
     ...lessonView(l),
-    error: l.error ? withoutPaths(l.error) : null,
     floors: floorsOf(report),
     dataUse: dataUseOf(l),
   };
