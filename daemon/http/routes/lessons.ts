@@ -25,7 +25,8 @@ import { YachayError } from '../../errors.js';
  *                                      minute of the data-saver mix)
  *
  * 401 without a session, 403 for other roles, 404 for an unknown lesson, 503 on a server with no
- * catalog writer (a bare HTTP server in tests).
+ * catalog writer (a bare HTTP server in tests). DELETE and retry take no body: send none, or `{}`
+ * when the request says `Content-Type: application/json` (Fastify refuses an empty JSON body).
  */
 export interface LessonManager {
   /** false: no such lesson */
