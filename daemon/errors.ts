@@ -43,6 +43,9 @@ export const ERRORS = {
   YCH_ERR_HUB_NOT_RUNNING: { exit: 69, hint: 'start the hub first: `yachay hub start --data-dir DIR`' },
   YCH_ERR_DATABASE: { exit: 76, hint: 'the box\'s database is damaged: stop the box, move the file named above aside, restore the last backup into its place (or start with an empty data dir), and start again' },
   YCH_ERR_MODEL_REJECTED: { exit: 65, hint: 'the new model is not better on held-out data; the active version stays: collect more encodes and train again' },
+  // issue 11 item 7: signed releases over the sync channel
+  YCH_ERR_UPDATE_SIGNATURE: { exit: 65, hint: 'the release is not signed by this box\'s hub: nothing was installed; publish it again with `yachay hub release`' },
+  YCH_ERR_UPDATE_BUNDLE: { exit: 65, hint: 'the release bundle is damaged or not one folder yachay-<version>/ with bin/, daemon/ and VERSION: nothing was switched; build it again (`npm run bundle`) and publish it again' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -82,7 +82,8 @@ function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   }
 }
 
-export function run(bin: 'ffmpeg' | 'ffprobe', args: string[], opts: RunOptions = {}): Promise<RunResult> {
+// tar is here too: the updater unpacks release bundles through the same runner (issue 11 item 7)
+export function run(bin: 'ffmpeg' | 'ffprobe' | 'tar', args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) {
       reject(new YachayError('YCH_ERR_ABORTED', `${bin} not started: aborted`));
