@@ -11,7 +11,7 @@ import { freePort, sleep } from '../../daemon/hub/ports.js';
 // to a real box running release A under a restart loop standing in for systemd; the box fetches,
 // checks, unpacks, switches, restarts into B and reports it. Then release C, whose /health never
 // turns good, is installed the same way and rolled back to B by the guard within the deadline.
-const HEALTH_S = 12;
+const HEALTH_S = 8;
 
 t.test('a box updates A → B, then rolls C (bad /health) back to B, and tells the hub both', async (t) => {
   const dir = t.testdir();
@@ -41,10 +41,12 @@ t.test('a box updates A → B, then rolls C (bad /health) back to B, and tells t
     YACHAY_OPTIMIZE_MODELS_VAD: 'false', YACHAY_OPTIMIZE_MODELS_FACE: 'false', YACHAY_OPTIMIZE_MODELS_RATE: 'false',
   });
   t.teardown(async () => {
+    lap('teardown');
     if (process.env.UPDATE_TEST_LOG) (await import('node:fs')).writeFileSync(process.env.UPDATE_TEST_LOG, box.log());
     await box.stop();
     // a guard still polling (a failed run) must not outlive the test
     for (const pid of processesUnder(data)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    lap('box stopped');
   });
   box.start();
   await waitFor('release A to answer /health', async () => (await health(url))?.version === '0.1.0', 60_000, () => box.log());
@@ -102,7 +104,7 @@ t.test('a box updates A → B, then rolls C (bad /health) back to B, and tells t
   lap('rollback reported');
   // B sees C still offered (retained) and leaves it alone
   const exitsAfter = box.exits.length;
-  await sleep(3000);
+  await sleep(2000);
   t.equal(box.exits.length, exitsAfter, 'B does not install C again');
   t.equal(readlinkSync(join(root, 'current')), join('releases', '0.2.0'));
   t.same(readdirSync(join(root, 'releases')).filter((n) => !n.startsWith('.')).sort(), ['0.1.0', '0.2.0', '0.3.0'], 'releases kept: old, current, refused');
