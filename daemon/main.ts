@@ -303,6 +303,9 @@ async function runStart(cfg: Config, signal: AbortSignal, enrollCode?: string): 
   const restart = new Promise<void>((resolve) => { askRestart = resolve; });
   const edge = await buildEdge(cfg, log, { enrollCode, restart: (why) => { restartAsked ??= why; askRestart(); } });
   const stopped = Promise.race([restart, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
+  // the update guard's "restart into current" (update/guard.ts): the same ordered stop, exit 75
+  const onUsr2 = (): void => { restartAsked ??= 'restart asked (SIGUSR2, update guard)'; askRestart(); };
+  process.on('SIGUSR2', onUsr2);
   // a bug that escapes every handler must not leave a half-working box (a broker without a
   // database, a server without a worker): log it, stop in order, and let systemd restart a
   // clean process
@@ -358,6 +361,7 @@ async function runStart(cfg: Config, signal: AbortSignal, enrollCode?: string): 
   await edge.app.stop(restartAsked ?? String(signal.reason?.message ?? 'signal'));
   process.off('uncaughtException', onException);
   process.off('unhandledRejection', onRejection);
+  process.off('SIGUSR2', onUsr2);
   return restartAsked && edge.app.exitCode === 0 ? UPDATE_EXIT_CODE : edge.app.exitCode;
 }
 

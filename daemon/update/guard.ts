@@ -32,8 +32,10 @@ export interface GuardOptions {
   dataDir: string;
   log: Logger;
   pollMs?: number;
-  /** how long the box may take to stop on SIGTERM before SIGKILL */
+  /** how long the box may take to stop on SIGUSR2 before SIGKILL */
   stopGraceMs?: number;
+  /** after a good /health, how long to wait for the new release to clear the record */
+  clearWaitMs?: number;
 }
 
 export type GuardResult = 'nothing' | 'healthy' | 'rolled-back' | 'busy';
@@ -72,17 +74,21 @@ async function lock(dataDir: string): Promise<(() => Promise<void>) | undefined>
   return undefined;
 }
 
-/** SIGTERM to the running box (its pid from sync/control.json, if that process is `yachay … start`) */
+/**
+ * Stops the running box (its pid from sync/control.json, if that process is `yachay … start`)
+ * with SIGUSR2: the box stops in order and exits 75, which systemd restarts under Restart=always
+ * and Restart=on-failure alike (a SIGTERM stop exits 0, which on-failure would leave down).
+ */
 async function stopBox(dataDir: string, graceMs: number, log: Logger): Promise<void> {
   let pid = 0;
   try { pid = (JSON.parse(await readFile(join(dataDir, 'sync', 'control.json'), 'utf8')) as { pid: number }).pid; } catch { /* none */ }
   if (!pid || !alive(pid)) { log.info('no running box to stop: the supervisor starts the old release at its next start'); return; }
   const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
   if (!argv.some((a) => a.endsWith('yachay.mjs')) || !argv.includes('start')) { log.warn({ pid }, 'control.json names a process that is not the box: not stopped'); return; }
-  process.kill(pid, 'SIGTERM');
+  process.kill(pid, 'SIGUSR2');
   const until = Date.now() + graceMs;
   while (alive(pid) && Date.now() < until) await sleep(200);
-  if (alive(pid)) { log.warn({ pid }, 'the box did not stop on SIGTERM: killed'); process.kill(pid, 'SIGKILL'); }
+  if (alive(pid)) { log.warn({ pid }, 'the box did not stop on SIGUSR2: killed'); process.kill(pid, 'SIGKILL'); }
 }
 
 export async function runGuard(o: GuardOptions): Promise<GuardResult> {
@@ -99,6 +105,10 @@ export async function runGuard(o: GuardOptions): Promise<GuardResult> {
       last = await probe(first.healthUrl);
       if (last.ok && last.version === first.to) {
         log.info({ to: first.to }, 'the new release answers /health: good');
+        // it clears the record itself within a second or two; a systemd path unit watching the
+        // record would start this guard again meanwhile, so wait for it (bounded)
+        const until = Date.now() + (o.clearWaitMs ?? 30_000);
+        while (Date.now() < until && (await readPending(dataDir))?.to === first.to) await sleep(250);
         return 'healthy';
       }
       await sleep(o.pollMs ?? 1000);

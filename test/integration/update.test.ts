@@ -95,6 +95,7 @@ t.test('a box updates A → B, then rolls C (bad /health) back to B, and tells t
   }, (HEALTH_S + 45) * 1000, () => box.log() + readFileSync(join(data, 'update', 'guard.log'), 'utf8'));
   lap('back on B');
   const took = (Date.now() - cSince) / 1000;
+  t.equal(box.exits[exitsBefore + 1]?.code, 75, 'C was stopped by the guard (SIGUSR2) and exited 75, so a supervisor restarts it');
   t.ok(took < HEALTH_S + 30, `back on B ${took.toFixed(1)} s after the switch to C (deadline ${HEALTH_S} s + restarts)`);
   const rolled = await waitFor('the hub to hear "rolled-back"', async () => (await reports()).find((r) => r.outcome === 'rolled-back'), 20_000, () => box.log());
   t.match(rolled, { from: '0.2.0', to: '0.3.0', reason: /no good \/health from 0\.3\.0/ }, 'the hub hears the rollback and why');

@@ -98,7 +98,7 @@ for (const [name, answer, want] of [
     const url = await fakeHealth(t, () => answer);
     const now = Date.now();
     await writePending(data, { from: '1.0.0', to: '2.0.0', deadline: now + 1500, startedAt: now, root, healthUrl: url });
-    const r = await runGuard({ dataDir: data, log, pollMs: 100 });
+    const r = await runGuard({ dataDir: data, log, pollMs: 100, clearWaitMs: 300 });
     t.equal(r, want);
     const sent: unknown[] = [];
     await flushReports(data, (x) => sent.push(x));
