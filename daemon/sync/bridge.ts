@@ -98,9 +98,11 @@ export class BridgeService implements Service {
     const c = this.client;
     if (!c) return;
     try {
-      // the hub keeps the subscriptions of a persistent session (and queues what came meanwhile)
-      if (!sessionPresent) {
-        const filters = [...this.d.creds.channels.map(topics.catalogFilter), topics.assignFilter(this.d.creds.school), topics.cmdFilter(this.d.creds.school), ...(this.d.extraFilters ?? [])];
+      // the hub keeps the subscriptions of a persistent session (and queues what came meanwhile);
+      // the extra ones are asked each time: a session made by an older release lacks them
+      const extra = this.d.extraFilters ?? [];
+      if (!sessionPresent || extra.length) {
+        const filters = sessionPresent ? extra : [...this.d.creds.channels.map(topics.catalogFilter), topics.assignFilter(this.d.creds.school), topics.cmdFilter(this.d.creds.school), ...extra];
         const granted = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }])));
         const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
         if (refused.length) this.log.warn({ refused }, 'hub refused subscriptions');

@@ -110,6 +110,7 @@ export class UpdateService implements Service {
       this.d.log.warn({ pending }, 'stale update record removed');
       await clearPending(this.d.dataDir);
     }
+    if (this.root) await this.dropRefused(this.root).catch((err: unknown) => this.d.log.warn({ err }, 'refused releases not removed'));
     this.timer = setInterval(() => this.tick(), this.d.tickMs ?? 60_000);
     this.timer.unref();
     setImmediate(() => this.tick());
@@ -154,6 +155,19 @@ export class UpdateService implements Service {
       if (keep.includes(name) || name.startsWith('.')) continue;
       await rm(join(root, 'releases', name), { recursive: true, force: true });
       this.d.log.info({ release: name }, 'old release removed');
+    }
+  }
+
+  /** a rolled-back release stays on disk only until the old one runs again (the guard's log keeps why) */
+  private async dropRefused(root: string): Promise<void> {
+    const keep = new Set([RUNNING_VERSION, await currentVersion(root)]);
+    for (const v of await refusedVersions(this.d.dataDir)) {
+      if (keep.has(v)) continue;
+      const dir = join(root, 'releases', v);
+      if (await stat(dir).then(() => true, () => false)) {
+        await rm(dir, { recursive: true, force: true });
+        this.d.log.info({ release: v }, 'rolled-back release removed');
+      }
     }
   }
 
@@ -241,14 +255,8 @@ export class UpdateService implements Service {
     await this.switchTo(m, bundle);
   }
 
-  private async busy(): Promise<string | undefined> {
-    if (this.d.queue.stats().leased > 0) return 'an encode is running';
-    const now = Date.now();
-    for (const name of await readdir(this.d.uploads).catch(() => [] as string[])) {
-      const s = await stat(join(this.d.uploads, name)).catch(() => undefined);
-      if (s && now - s.mtimeMs < UPLOAD_QUIET_MS) return 'an upload is in progress';
-    }
-    return undefined;
+  private busy(): Promise<string | undefined> {
+    return switchBlocker(this.d.queue, this.d.uploads);
   }
 
   private async switchTo(m: ReleaseManifest, bundle: string): Promise<void> {
@@ -285,4 +293,14 @@ export class UpdateService implements Service {
       await logFile.close();
     }
   }
+}
+
+/** Why a restart must wait now (an encode leased, an upload written to lately), or undefined. */
+export async function switchBlocker(queue: Pick<JobQueue, 'stats'>, uploads: string, now = Date.now()): Promise<string | undefined> {
+  if (queue.stats().leased > 0) return 'an encode is running';
+  for (const name of await readdir(uploads).catch(() => [] as string[])) {
+    const s = await stat(join(uploads, name)).catch(() => undefined);
+    if (s && now - s.mtimeMs < UPLOAD_QUIET_MS) return 'an upload is in progress';
+  }
+  return undefined;
 }

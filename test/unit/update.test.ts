@@ -1,7 +1,7 @@
 import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -12,6 +12,9 @@ import { switchCurrent, unpackRelease } from '../../daemon/update/releases.js';
 import { runGuard } from '../../daemon/update/guard.js';
 import { flushReports, readPending, writePending } from '../../daemon/update/state.js';
 import { compareVersions, detectRoot, normalizeArch } from '../../daemon/update/version.js';
+import { switchBlocker } from '../../daemon/update/service.js';
+import { openDb } from '../../daemon/db/db.js';
+import { JobQueue } from '../../daemon/jobs/queue.js';
 
 const log = pino({ level: 'silent' });
 
@@ -118,4 +121,23 @@ for (const [name, answer, want] of [
 
 t.test('guard: nothing pending, nothing done', async (t) => {
   t.equal(await runGuard({ dataDir: t.testdir(), log }), 'nothing');
+});
+
+t.test('the switch waits for a running encode and a recent upload, not for old leftovers', async (t) => {
+  const dir = t.testdir({ uploads: {} });
+  const db = openDb(join(dir, 'yachay.db'));
+  t.teardown(() => db.close());
+  const queue = new JobQueue(db);
+  const uploads = join(dir, 'uploads');
+  t.equal(await switchBlocker(queue, uploads), undefined, 'an idle box may restart');
+  queue.enqueue('optimize', { lessonId: 'x' });
+  t.equal(await switchBlocker(queue, uploads), undefined, 'a queued job is not running: it resumes after the restart');
+  const job = queue.lease('w1', 60_000)!;
+  t.equal(await switchBlocker(queue, uploads), 'an encode is running');
+  queue.complete(job.id, 'w1');
+  writeFileSync(join(uploads, 'abc.part'), 'bytes');
+  t.equal(await switchBlocker(queue, uploads), 'an upload is in progress');
+  const old = new Date(Date.now() - 11 * 60_000);
+  utimesSync(join(uploads, 'abc.part'), old, old);
+  t.equal(await switchBlocker(queue, uploads), undefined, 'an upload left 11 minutes ago does not hold updates back');
 });
