@@ -57,8 +57,6 @@ export interface EdgeOptions {
   restart?: ((why: string) => void) | undefined;
 }
 
-const DEFAULT_GOVERNOR = { thermalFiles: ['/sys/class/thermal/thermal_zone0/temp'], throttledFile: '/sys/devices/platform/soc/soc:firmware/get_throttled', hotC: 80, resumeC: 70, intervalMs: 5000 };
-
 export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOptions = {}): Promise<Edge> {
   // a missing or altered model stops the box here, not in the middle of a teacher's upload
   verifyModels(Object.entries(cfg.optimize.models).filter(([, on]) => on).map(([id]) => id));
@@ -107,7 +105,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     }) },
   });
   // watches temperature and power from the start; it only ever pauses encodes, never serving
-  const governor = new GovernorService(cfg.jobs.governor ?? DEFAULT_GOVERNOR, log.child({ svc: 'governor' }));
+  const governor = new GovernorService(cfg.jobs.governor, log.child({ svc: 'governor' }));
   let app: App | undefined;
   const http = new HttpService({
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,

@@ -6,7 +6,7 @@ import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { systemdNotifier } from './util/sd-notify.js';
 import { YachayError, isYachayError, reportError } from './errors.js';
-import { killAllChildren } from './optimize/ffmpeg.js';
+import { killAllChildren } from './media/run.js';
 import { dataPaths } from './paths.js';
 
 const HELP = `yachay — lecciones livianas para la escuela / light lessons for the school

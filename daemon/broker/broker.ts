@@ -4,6 +4,7 @@ import levelPersistence from 'aedes-persistence-level';
 import { Level } from 'level';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -19,6 +20,9 @@ import type { Principal, Role } from './acl.js';
 import { LoginLimiter } from '../users/login-limiter.js';
 import { HashBusyError } from '../users/hash-gate.js';
 import { MqttGate, PacketTooLargeError, packetLimitFor, CONNECT_LIMIT, RETAIN_LIMIT } from './packet-gate.js';
+
+/** room a retained message must leave on the broker store's disk (LevelDB's log and compaction) */
+const STORE_RESERVE = 256 * 1024;
 
 /** What the broker needs from the users table (daemon/users/users.ts `Users` fits). */
 export interface UserVerifier {
@@ -127,6 +131,16 @@ export class BrokerService implements Service {
     }
   }
 
+  /** whether the broker store's disk can take `bytes` more (LevelDB writes a log record, then compacts) */
+  private async roomFor(bytes: number): Promise<boolean> {
+    try {
+      const s = await statfs(this.deps.dir);
+      return s.bavail * s.bsize >= bytes + STORE_RESERVE;
+    } catch {
+      return true; // unknown: let the store itself answer (and the wrapper log its failure)
+    }
+  }
+
   private async open(signal?: AbortSignal): Promise<void> {
     const { cfg, dir } = this.deps;
     mkdirSync(dir, { recursive: true });
@@ -146,8 +160,17 @@ export class BrokerService implements Service {
     signal?.throwIfAborted();
     this.sessionOwners = this.db.sublevel<string, string>('yachay-session-owners', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
 
+    const persistence = levelPersistence(this.db);
+    // Aedes acknowledges a QoS 1 publish before it stores it: a store that fails afterwards
+    // would lose the message in silence. The room is checked before (authorizePublish) and a
+    // failure that still happens is at least said.
+    const storeRetained = persistence.storeRetained.bind(persistence);
+    persistence.storeRetained = (packet) => storeRetained(packet).catch((err: unknown) => {
+      this.log.error({ err, topic: packet.topic, code: 'YCH_ERR_DISK_FULL' }, 'retained message not stored (broker store refused the write)');
+      throw err;
+    });
     this.broker = await Aedes.createBroker({
-      persistence: levelPersistence(this.db),
+      persistence,
       authenticate: (client, username, password, done) => {
         this.authenticate(client, username, password).then(
           (p) => {
@@ -167,6 +190,16 @@ export class BrokerService implements Service {
           if (packet.retain && packet.payload.length > RETAIN_LIMIT) {
             this.log.warn({ client: client?.id, topic: packet.topic, bytes: packet.payload.length }, 'large retained message refused');
             return done(new Error(`retained messages are limited to ${RETAIN_LIMIT} bytes`));
+          }
+          if (packet.retain && packet.payload.length > 0) {
+            // refused before the PUBACK, so the sender keeps it and sends it again later
+            void this.roomFor(packet.payload.length).then((room) => {
+              if (room) return done(null);
+              this.log.error({ client: client?.id, topic: packet.topic, bytes: packet.payload.length, code: 'YCH_ERR_DISK_FULL' },
+                'disco lleno / disk full: retained message refused, not acknowledged (free disk space; the sender retries)');
+              done(new Error('disk full: retained message not stored'));
+            });
+            return;
           }
           return done(null);
         }

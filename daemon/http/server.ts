@@ -13,7 +13,7 @@ import type { SetupToken } from '../users/setup-token.js';
 import { ByteCounter, mediaKey, mediaRoutes, recheckCached, storeRealpath } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
 import { apiRoutes, createMetrics, type ApiOptions, type LessonSource } from './routes/api.js';
-import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
+import { LoginLimiter, Sessions } from './routes/common.js';
 import { YachayError } from '../errors.js';
 import type { Registry } from 'prom-client';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
@@ -145,7 +145,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (origin !== undefined) {
       try { foreign ||= new URL(origin).host !== req.headers.host; } catch { foreign = true; }
     }
-    if (foreign) throw new HttpError(403, 'YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
+    if (foreign) throw new YachayError('YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
   });
 
   // Node's requestTimeout is one number for the whole server and uploads need hours, so it is
@@ -172,9 +172,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
-  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    if (err instanceof HttpError) {
-      return reply.headers(err.headers).code(err.statusCode).send({ error: err.code, message: err.message });
+  app.setErrorHandler((err: FastifyError | YachayError, req, reply) => {
+    // a catalogue error with its own HTTP status is the answer; one without (status 500) is a
+    // fault of the box: logged, and its message is not shown to the page
+    if (err instanceof YachayError && (err.status < 500 || err.code.startsWith('YCH_HTTP_'))) {
+      return reply.headers(err.headers).code(err.status).send({ error: err.code, message: err.message, hint: err.hint });
+    }
+    if (err instanceof YachayError) {
+      req.log.error({ err, url: req.url }, 'request failed');
+      return reply.code(500).send({ error: 'YCH_HTTP_INTERNAL', message: 'internal error, see the box log' });
     }
     const status = err.statusCode ?? 500;
     if (status < 500) {

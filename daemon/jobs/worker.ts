@@ -48,7 +48,8 @@ export interface JobHandler {
 
 export interface WorkerOptions {
   queue: JobQueue;
-  cfg: Readonly<JobsConfig>;
+  /** the queue's slice: the governor is its own service */
+  cfg: Readonly<Omit<JobsConfig, 'governor'>>;
   handlers: Readonly<Record<string, JobHandler>>;
   log: Logger;
   onEvent?: ((e: JobEvent) => void) | undefined;

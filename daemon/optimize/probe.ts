@@ -1,5 +1,5 @@
 import { access, constants, open, stat } from 'node:fs/promises';
-import { run } from './ffmpeg.js';
+import { run } from '../media/run.js';
 import { YachayError, isYachayError } from '../errors.js';
 
 /** What the rest of the pipeline needs to know about an input, already sanity-checked. */

@@ -2,7 +2,7 @@ import { lstat, mkdir, readFile, readlink, rename, rm, stat, symlink } from 'nod
 import { basename, dirname, join } from 'node:path';
 import { YachayError } from '../errors.js';
 import { fsyncFile, ioError } from '../util/atomic.js';
-import { FfmpegFailure, run } from '../optimize/ffmpeg.js';
+import { ToolFailure, run } from '../media/run.js';
 
 /**
  * The releases on a box (contract with provisioning, issue 11 item 7):
@@ -64,7 +64,7 @@ export async function unpackRelease(bundle: string, root: string, version: strin
       // no owners or modes from the archive: files belong to the box's user, as umask says
       await run('tar', ['-xzf', bundle, '-C', tmp, '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir'], { signal });
     } catch (err) {
-      if (err instanceof FfmpegFailure) throw new YachayError('YCH_ERR_UPDATE_BUNDLE', `${basename(bundle)}: tar could not unpack it: ${err.stderr.trim().split('\n').slice(-2).join(' | ')}`, { cause: err });
+      if (err instanceof ToolFailure) throw new YachayError('YCH_ERR_UPDATE_BUNDLE', `${basename(bundle)}: tar could not unpack it: ${err.stderr.trim().split('\n').slice(-2).join(' | ')}`, { cause: err });
       throw err;
     }
     const top = join(tmp, `yachay-${version}`);

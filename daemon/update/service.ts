@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Db } from '../db/db.js';
@@ -7,6 +6,7 @@ import type { JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service.js';
 import { fetchBlob } from '../pkg/fetch.js';
+import { spawnGroup } from '../media/run.js';
 import { originPath } from '../pkg/origin.js';
 import type { SyncAgent } from '../sync/agent.js';
 import { CatalogMirror } from '../sync/mirror.js';
@@ -284,8 +284,9 @@ export class UpdateService implements Service {
   private async startGuard(): Promise<void> {
     const logFile = await open(join(updateDir(this.d.dataDir), 'guard.log'), 'a');
     try {
-      const child = spawn(process.execPath, [join(releaseDir(), 'bin', 'yachay.mjs'), 'update-guard', '--data-dir', this.d.dataDir], {
-        detached: true, stdio: ['ignore', logFile.fd, logFile.fd], env: { ...process.env, YACHAY_LOG_LEVEL: 'info' },
+      // its own process group, outside the governor's pause and the second Ctrl-C's kill: it must outlive this process
+      const child = spawnGroup(process.execPath, [join(releaseDir(), 'bin', 'yachay.mjs'), 'update-guard', '--data-dir', this.d.dataDir], {
+        stdio: ['ignore', logFile.fd, logFile.fd], env: { ...process.env, YACHAY_LOG_LEVEL: 'info' },
       });
       child.unref();
       this.d.log.info({ pid: child.pid }, 'update guard started');

@@ -1,6 +1,6 @@
 import { readFileSync, realpathSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, join } from 'node:path';
+import { REPO_ROOT } from '../paths.js';
 
 /**
  * Which release is running, and where the releases live. A release bundle carries a VERSION
@@ -12,14 +12,14 @@ import { fileURLToPath } from 'node:url';
 /** a version as it appears in a folder name and a topic: no slash, no dot-dot, short */
 export const VERSION_RE = /^[0-9][0-9A-Za-z.+_-]{0,63}$/;
 
-const RELEASE_DIR = realpathSync(fileURLToPath(new URL('../../', import.meta.url)));
+const RELEASE_DIR = realpathSync(REPO_ROOT);
 
 export const RUNNING_VERSION: string = (() => {
   try {
-    const v = readFileSync(new URL('../../VERSION', import.meta.url), 'utf8').trim();
+    const v = readFileSync(join(REPO_ROOT, 'VERSION'), 'utf8').trim();
     if (VERSION_RE.test(v)) return v;
   } catch { /* a checkout, not a bundle */ }
-  try { return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
+  try { return (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
 })();
 
 /** this program's release folder (`<root>/releases/<v>`), or a checkout */

@@ -4,7 +4,7 @@ import type { HttpConfig } from '../../config/schema.js';
 import type { Role, User, Users } from '../../users/users.js';
 import type { SetupToken } from '../../users/setup-token.js';
 import { YachayError } from '../../errors.js';
-import { HttpError, LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
+import { LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
 import { RUNNING_VERSION } from '../../update/version.js';
 import { HashBusyError } from '../../users/hash-gate.js';
 
@@ -149,7 +149,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   }, async (req) => {
     readerGuard(req);
     const l = lessons.get((req.params as { id: string }).id);
-    if (!l) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
+    if (!l) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such lesson');
     return lessonView(l);
   });
 
@@ -165,14 +165,14 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   }, async (req, reply) => {
     const by = sessions.require(req, ['teacher', 'admin']);
     const l = lessons.get((req.params as { id: string }).id);
-    if (!l) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
+    if (!l) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such lesson');
     if (l.status !== 'ready' || !l.path) {
-      throw new HttpError(409, 'YCH_HTTP_NOT_READY', 'the lesson is still being prepared (or failed): wait for it, or upload it again');
+      throw new YachayError('YCH_HTTP_NOT_READY', 'the lesson is still being prepared (or failed): wait for it, or upload it again');
     }
-    if (!opts.reencode) throw new HttpError(503, 'YCH_HTTP_NO_QUEUE', 'this server has no job queue: run `yachay start`');
+    if (!opts.reencode) throw new YachayError('YCH_HTTP_NO_QUEUE', 'this server has no job queue: run `yachay start`');
     const boost = (req.body as { boost?: number } | null)?.boost ?? 1;
     const queued = opts.reencode(l.id, boost, by.username);
-    if (!queued) throw new HttpError(410, 'YCH_HTTP_NO_SOURCE', 'the recording of this lesson is no longer on the box: upload it again');
+    if (!queued) throw new YachayError('YCH_HTTP_NO_SOURCE', 'the recording of this lesson is no longer on the box: upload it again');
     const { jobId } = queued;
     req.log.info({ lessonId: l.id, boost, jobId, by: by.username }, 're-encode with more quality queued');
     return reply.code(202).send({ lessonId: l.id, jobId, boost });
@@ -196,12 +196,12 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     } catch (err) {
       if (!(err instanceof HashBusyError)) throw err;
       withdraw();
-      throw new HttpError(503, 'YCH_HTTP_BUSY', 'the box is checking many passwords at once: try again in a few seconds', { 'retry-after': '5' });
+      throw new YachayError('YCH_HTTP_BUSY', 'the box is checking many passwords at once: try again in a few seconds', { headers: { 'retry-after': '5' } });
     }
     if (user) withdraw();
     else {
       req.log.info({ username, ip: req.ip }, 'login failed');
-      throw new HttpError(401, 'YCH_HTTP_BAD_LOGIN', 'wrong username or password');
+      throw new YachayError('YCH_HTTP_BAD_LOGIN', 'wrong username or password');
     }
     req.log.info({ username, role: user.role }, 'login');
     return startSession(reply, user);
@@ -218,7 +218,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   const refuseWhileLimited = (req: FastifyRequest): void => {
     const wait = opts.limiter.retryAfter(req.ip);
     if (wait > 0) {
-      throw new HttpError(429, 'YCH_HTTP_TOO_MANY_LOGINS', `too many failed attempts from this device: try again in ${wait} s`, { 'retry-after': String(wait) });
+      throw new YachayError('YCH_HTTP_TOO_MANY_LOGINS', `too many failed attempts from this device: try again in ${wait} s`, { headers: { 'retry-after': String(wait) } });
     }
   };
 
@@ -243,13 +243,13 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     refuseWhileLimited(req);
     const { username, password, token } = req.body as { username: string; password: string; token: string };
     const setup = opts.setup;
-    if (!setup?.needed) throw new HttpError(409, 'YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
+    if (!setup?.needed) throw new YachayError('YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
     // a wrong token counts as a failed login: guessing it is limited like guessing a password
     const giveBack = setup.claim(token);
     if (!giveBack) {
       opts.limiter.fail(req.ip);
       req.log.warn({ ip: req.ip }, 'setup token refused');
-      throw new HttpError(401, 'YCH_HTTP_BAD_SETUP_TOKEN', 'wrong setup token: copy it from the box console or the file setup-token in its data folder');
+      throw new YachayError('YCH_HTTP_BAD_SETUP_TOKEN', 'wrong setup token: copy it from the box console or the file setup-token in its data folder');
     }
     let user: User;
     try {
@@ -267,7 +267,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   app.post('/api/users', { schema: { body: userBody } }, async (req, reply) => {
     const by = sessions.require(req, ['admin']);
     const { username, password, role } = req.body as { username: string; password: string; role?: 'teacher' | 'admin' };
-    if (opts.users.get(username)) throw new HttpError(409, 'YCH_HTTP_USER_EXISTS', `there is already an account named ${username}`);
+    if (opts.users.get(username)) throw new YachayError('YCH_HTTP_USER_EXISTS', `there is already an account named ${username}`);
     const user = await addAccount(username, password, role ?? 'teacher');
     req.log.info({ username, role: user.role, by: by.username }, 'account created');
     return reply.code(201).send({ username: user.username, role: user.role, createdAt: user.createdAt });
@@ -283,7 +283,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
       return await opts.users.add(username, password, role);
     } catch (err) {
       // the rules on names and password length, as the technician should read them
-      if (err instanceof YachayError && err.code === 'YCH_ERR_USAGE') throw new HttpError(400, 'YCH_HTTP_BAD_ACCOUNT', err.message);
+      if (err instanceof YachayError && err.code === 'YCH_ERR_USAGE') throw new YachayError('YCH_HTTP_BAD_ACCOUNT', err.message);
       throw err;
     }
   };

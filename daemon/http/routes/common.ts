@@ -1,20 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Role, User } from '../../users/users.js';
+import { YachayError } from '../../errors.js';
+import type { HttpCode } from '../../errors.js';
 
 /**
- * An error with an HTTP status and a stable code (YCH_HTTP_*); the server's error handler turns
- * it into `{ error: code, message }`. Anything else is a 500 whose message is not shown.
+ * Kept for branches written before issue 12 merged the LAN server's codes into the one
+ * catalogue (daemon/errors.ts): routes throw YachayError, whose code names its HTTP status.
  */
-export class HttpError extends Error {
+export class HttpError extends YachayError {
   override readonly name = 'HttpError';
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
+  constructor(statusCode: number, code: HttpCode, message: string, headers: Record<string, string> = {}) {
+    super(code, message, { status: statusCode, headers });
+  }
+
+  get statusCode(): number {
+    return this.status;
   }
 }
 
@@ -92,12 +93,12 @@ export class Sessions {
     return undefined;
   }
 
-  /** The logged-in user, or a 401/403 HttpError. */
+  /** The logged-in user, or a 401/403 YachayError. */
   require(req: FastifyRequest, roles?: readonly Role[]): User {
     const s = this.get(Sessions.tokenOf(req));
-    if (!s) throw new HttpError(401, 'YCH_HTTP_LOGIN_REQUIRED', 'log in first', { 'www-authenticate': 'Bearer' });
+    if (!s) throw new YachayError('YCH_HTTP_LOGIN_REQUIRED', 'log in first', { headers: { 'www-authenticate': 'Bearer' } });
     if (roles && !roles.includes(s.user.role)) {
-      throw new HttpError(403, 'YCH_HTTP_FORBIDDEN', `${s.user.role} accounts may not do this`);
+      throw new YachayError('YCH_HTTP_FORBIDDEN', `${s.user.role} accounts may not do this`);
     }
     return s.user;
   }
