@@ -10,6 +10,8 @@ import { SetupToken } from './users/setup-token.js';
 import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
 import { checkPublished } from './catalog/package-check.js';
+import { lessonManager } from './catalog/manager.js';
+import { JanitorService } from './catalog/janitor.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
@@ -114,9 +116,24 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [
-      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from), hubSync: true }),
+      (f, { sessions }) => registerPlayer(f, {
+        school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from), hubSync: true,
+        user: (req) => {
+          const u = sessions.of(req)?.user;
+          if (!u) return undefined;
+          return { username: u.username, role: u.role, mqtt: u.role === 'teacher' || u.role === 'admin' ? broker!.issueUserToken(u) : null };
+        },
+      }),
       syncRoutes({ agent: sync, lessons, originRoot: paths.origin, studentsNeedLogin: cfg.http.studentsNeedLogin }),
     ],
+    manage: lessonManager({
+      db, lessons, queue, paths, log: log.child({ svc: 'catalog' }),
+      cancel: (ids) => worker.cancel(ids), wake: () => worker.wake(),
+      // not retained: a page that opens later reads the catalog itself
+      announce: (c) => {
+        if (broker?.healthy()) broker.publish(`yachay/${school}/catalog/${c.id}`, JSON.stringify(c), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'lesson change not published'));
+      },
+    }),
     reencode: (lessonId, boost) => {
       const source = lessons.get(lessonId)?.source;
       if (!source) return undefined;
@@ -140,9 +157,11 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     healthUrl: () => `${http.url}/health`, log: log.child({ svc: 'update' }),
     restart: (why) => { if (opts.restart) opts.restart(why); else log.warn({ why }, 'restart asked, but this box has no supervisor hook: restart it by hand'); },
   });
-  // the sync after the broker (it relays into it), before HTTP (whose routes show its state);
+  // the sync after the broker (it relays into it), before HTTP (whose routes show its state)
+  // abandoned uploads and unused recordings: swept at start and hourly, beside everything else
+  const janitor = new JanitorService({ db, paths, log: log.child({ svc: 'janitor' }) });
   // the updater last: it judges a new release by the /health of everything before it
-  const services: Service[] = [dbSvc, governor, broker, sync, worker, http, update];
+  const services: Service[] = [dbSvc, janitor, governor, broker, sync, worker, http, update];
   app = new App(services, log, cfg.shutdown.serviceMs);
   return { app, http, broker, worker, lessons, queue, users, setup, sync, update };
 }

@@ -19,6 +19,8 @@ export interface Lesson {
   /** parts published under their quality floor (daemon/catalog/lessons.ts LessonMiss) */
   misses?: Array<{ kind: string; start: number; end: number; value: number; floor: number; ceiling?: number | undefined }> | null | undefined;
   origin?: string | undefined;
+  /** why its optimize job failed (or why a re-encode did), for the teacher */
+  error?: string | null | undefined;
   channel?: string | null | undefined;
   version?: number | null | undefined;
   createdAt: number;
@@ -29,6 +31,8 @@ export interface Lesson {
 export interface LessonSource {
   list(opts?: { q?: string }): Lesson[];
   get(id: string): Lesson | undefined;
+  /** the optimizer's report of a ready lesson (floors measured): catalog/lessons.ts report() */
+  report?(id: string): unknown;
 }
 
 export interface Metrics {
@@ -144,14 +148,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     return { lessons: lessons.list(q ? { q } : {}).map(lessonView) };
   });
 
-  app.get('/api/lessons/:id', {
-    schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } } } },
-  }, async (req) => {
-    readerGuard(req);
-    const l = lessons.get((req.params as { id: string }).id);
-    if (!l) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such lesson');
-    return lessonView(l);
-  });
+  // GET /api/lessons/:id (with the failure, floors and data use) is in lessons.ts
 
   /**
    * "Volver a codificar con más calidad": a teacher or admin queues the lesson again with more
@@ -182,12 +179,12 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     schema: {
       body: {
         type: 'object', required: ['username', 'password'], additionalProperties: false,
-        properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+        properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 }, bearer: { type: 'boolean' } },
       },
     },
   }, async (req, reply) => {
     refuseWhileLimited(req);
-    const { username, password } = req.body as { username: string; password: string };
+    const { username, password, bearer } = req.body as { username: string; password: string; bearer?: boolean };
     // counted as failed from now until the hash says otherwise (login-limiter.ts)
     const withdraw = opts.limiter.reserve(req.ip);
     let user: User | undefined;
@@ -204,15 +201,20 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
       throw new YachayError('YCH_HTTP_BAD_LOGIN', 'wrong username or password');
     }
     req.log.info({ username, role: user.role }, 'login');
-    return startSession(reply, user);
+    return startSession(reply, user, bearer === true);
   });
 
-  const startSession = (reply: FastifyReply, user: User): Record<string, unknown> => {
+  /**
+   * The session rides the HttpOnly cookie only: a token in the answer would sit in page memory
+   * where any injected script reads it (issue 10 item 13). Scripts and tests that send
+   * `Authorization: Bearer` ask for it with `"bearer": true`.
+   */
+  const startSession = (reply: FastifyReply, user: User, bearer: boolean): Record<string, unknown> => {
     const { token, expires } = sessions.create(user);
     // no Secure flag: the school LAN is plain HTTP; SameSite=Strict keeps other sites from
     // riding the cookie (CSRF), HttpOnly keeps page scripts from reading it
     reply.header('set-cookie', `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(opts.sessionTtlMs / 1000)}`);
-    return { token, username: user.username, role: user.role, expiresAt: expires };
+    return { ...(bearer ? { token } : {}), username: user.username, role: user.role, expiresAt: expires };
   };
 
   const refuseWhileLimited = (req: FastifyRequest): void => {
@@ -228,7 +230,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   } as const;
   const setupBody = {
     type: 'object', required: ['token', 'username', 'password'], additionalProperties: false,
-    properties: { ...account, token: { type: 'string', minLength: 1, maxLength: 256 } },
+    properties: { ...account, token: { type: 'string', minLength: 1, maxLength: 256 }, bearer: { type: 'boolean' } },
   } as const;
   const userBody = {
     type: 'object', required: ['username', 'password'], additionalProperties: false,
@@ -241,7 +243,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   /** The one-time setup token creates the first admin and logs them in. */
   app.post('/api/setup', { schema: { body: setupBody } }, async (req, reply) => {
     refuseWhileLimited(req);
-    const { username, password, token } = req.body as { username: string; password: string; token: string };
+    const { username, password, token, bearer } = req.body as { username: string; password: string; token: string; bearer?: boolean };
     const setup = opts.setup;
     if (!setup?.needed) throw new YachayError('YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
     // a wrong token counts as a failed login: guessing it is limited like guessing a password
@@ -260,7 +262,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     }
     await setup.consume();
     req.log.info({ username }, 'first admin created with the setup token');
-    return reply.code(201).send(startSession(reply, user));
+    return reply.code(201).send(startSession(reply, user, bearer === true));
   });
 
   /** Admins give teachers (or other admins) their accounts from the web page. */

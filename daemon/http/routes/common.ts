@@ -93,9 +93,31 @@ export class Sessions {
     return undefined;
   }
 
+  /** The cookie's token alone. */
+  static cookieOf(req: FastifyRequest): string | undefined {
+    const cookie = req.headers.cookie;
+    if (!cookie) return undefined;
+    for (const part of cookie.split(';')) {
+      const i = part.indexOf('=');
+      if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) return part.slice(i + 1).trim();
+    }
+    return undefined;
+  }
+
+  /**
+   * The session a request carries: its Bearer token, else its cookie. A stale or empty Bearer
+   * header (a page from before the login answer lost its token sends "Bearer undefined") does
+   * not hide a valid cookie.
+   */
+  of(req: FastifyRequest): Session | undefined {
+    const auth = req.headers.authorization;
+    const bearer = auth?.startsWith('Bearer ') ? this.get(auth.slice(7).trim()) : undefined;
+    return bearer ?? this.get(Sessions.cookieOf(req));
+  }
+
   /** The logged-in user, or a 401/403 YachayError. */
   require(req: FastifyRequest, roles?: readonly Role[]): User {
-    const s = this.get(Sessions.tokenOf(req));
+    const s = this.of(req);
     if (!s) throw new YachayError('YCH_HTTP_LOGIN_REQUIRED', 'log in first', { headers: { 'www-authenticate': 'Bearer' } });
     if (roles && !roles.includes(s.user.role)) {
       throw new YachayError('YCH_HTTP_FORBIDDEN', `${s.user.role} accounts may not do this`);

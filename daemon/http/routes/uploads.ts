@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpConfig } from '../../config/schema.js';
 import { type Sessions } from './common.js';
 import { YachayError } from '../../errors.js';
+import { MEDIA_KINDS, SNIFF_BYTES, sniffContainer } from '../../media/sniff.js';
 
 /**
  * Teacher uploads, resumable in the spirit of tus (https://tus.io/protocols/resumable-upload),
@@ -34,7 +35,6 @@ import { YachayError } from '../../errors.js';
 
 const ROLES = ['teacher', 'admin'] as const;
 const ID = /^[a-f0-9]{32}$/;
-const SNIFF_BYTES = 64;
 
 export interface UploadedFile { path: string; title: string; by: string }
 
@@ -49,21 +49,6 @@ export interface UploadOptions {
 interface UploadMeta { id: string; length: number; title: string; by: string; createdAt: number }
 
 class TooLarge extends Error {}
-
-/** The container a file starts with, as a file extension, or undefined when it is not media. */
-export function sniffContainer(b: Buffer): string | undefined {
-  const at = (from: number, to: number): string => b.subarray(from, to).toString('latin1');
-  if (b.length >= 12 && at(4, 8) === 'ftyp') return at(8, 10) === 'qt' ? 'mov' : 'mp4';
-  if (b.length >= 4 && b.readUInt32BE(0) === 0x1a45dfa3) return b.includes('webm') ? 'webm' : 'mkv';
-  if (b.length >= 12 && at(0, 4) === 'RIFF' && at(8, 12) === 'WAVE') return 'wav';
-  if (b.length >= 12 && at(0, 4) === 'RIFF' && at(8, 12) === 'AVI ') return 'avi';
-  if (at(0, 4) === 'OggS') return 'ogg';
-  if (at(0, 4) === 'fLaC') return 'flac';
-  if (at(0, 3) === 'ID3') return 'mp3';
-  // an MPEG audio frame header: 11 sync bits, then layer III
-  if (b.length >= 2 && b[0] === 0xff && (b[1]! & 0xe6) === 0xe2) return 'mp3';
-  return undefined;
-}
 
 function intHeader(req: FastifyRequest, name: string): number | undefined {
   const v = req.headers[name];
@@ -206,7 +191,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
     }
     if (!ext) {
       await remove(meta.id);
-      throw new YachayError('YCH_HTTP_NOT_MEDIA', 'this is not a video or audio file (mp4, mov, mkv, webm, wav, avi, ogg, mp3, flac)');
+      throw new YachayError('YCH_HTTP_NOT_MEDIA', `this is not a video or audio file (${MEDIA_KINDS})`);
     }
     await mkdir(opts.sources, { recursive: true });
     const dest = join(opts.sources, `${meta.id}.${ext}`);
