@@ -15,6 +15,7 @@ import { compareVersions, detectRoot, normalizeArch } from '../../daemon/update/
 import { switchBlocker } from '../../daemon/update/service.js';
 import { openDb } from '../../daemon/db/db.js';
 import { JobQueue } from '../../daemon/jobs/queue.js';
+import { freePort } from '../../daemon/hub/ports.js';
 
 const log = pino({ level: 'silent' });
 
@@ -118,6 +119,21 @@ for (const [name, answer, want] of [
     t.notOk(existsSync(join(data, 'update', 'guard.lock')), 'lock released');
   });
 }
+
+t.test('guard: a new release that never listens (a crash loop) is rolled back too', async (t) => {
+  const dir = t.testdir({ opt: { releases: { '1.0.0': { bin: { 'yachay.mjs': '' } }, '2.0.0': { bin: { 'yachay.mjs': '' } } } }, data: {} });
+  const root = join(dir, 'opt'); const data = join(dir, 'data');
+  symlinkSync(join('releases', '2.0.0'), join(root, 'current'));
+  // a port that was just free: nothing answers there
+  const url = `http://127.0.0.1:${await freePort()}/health`;
+  const now = Date.now();
+  await writePending(data, { from: '1.0.0', to: '2.0.0', deadline: now + 1000, startedAt: now, root, healthUrl: url });
+  t.equal(await runGuard({ dataDir: data, log, pollMs: 100 }), 'rolled-back');
+  t.equal(readlinkSync(join(root, 'current')), join('releases', '1.0.0'));
+  const sent: Array<{ reason?: string }> = [];
+  await flushReports(data, (x) => sent.push(x));
+  t.match(sent, [{ reason: /last: .*(ECONNREFUSED|fetch failed)/ }], 'the reason names the refused connection');
+});
 
 t.test('guard: nothing pending, nothing done', async (t) => {
   t.equal(await runGuard({ dataDir: t.testdir(), log }), 'nothing');
