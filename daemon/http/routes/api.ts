@@ -4,6 +4,7 @@ import type { HttpConfig } from '../../config/schema.js';
 import type { Role, User, Users } from '../../users/users.js';
 import type { SetupToken } from '../../users/setup-token.js';
 import { YachayError } from '../../errors.js';
+import { withoutPaths } from '../../jobs/public-event.js';
 import { LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
 import { RUNNING_VERSION } from '../../update/version.js';
 import { HashBusyError } from '../../users/hash-gate.js';
@@ -81,6 +82,8 @@ export function lessonView(l: Lesson): Record<string, unknown> {
     id: l.id,
     title: l.title,
     status: l.status,
+    // why its job failed (or why a re-encode did), for the teacher; without the box's folders
+    error: l.error ? withoutPaths(l.error) : null,
     durationS: l.durationS ?? null,
     playlist: l.status === 'ready' ? `/media/${encodeURIComponent(l.id)}/master.m3u8` : null,
     renditions: (l.renditions ?? []).map((r) => ({ id: r.id, kbps: r.kbps, bytes: r.bytes })),
