@@ -6,6 +6,7 @@ import type { SetupToken } from '../../users/setup-token.js';
 import { YachayError } from '../../errors.js';
 import { withoutPaths } from '../../jobs/public-event.js';
 import { LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
+import { RUNNING_VERSION } from '../../update/version.js';
 import { HashBusyError } from '../../users/hash-gate.js';
 
 /** A published or pending lesson as the catalog gives it (daemon/catalog/lessons.ts). */
@@ -131,7 +132,8 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   app.get('/health', async (_req, reply) => {
     const services = opts.health();
     const ok = Object.values(services).every(Boolean);
-    return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok, services });
+    // the version lets the update guard tell the new release from anything else on the port
+    return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok, services, version: RUNNING_VERSION });
   });
 
   // login counts and traffic are for the box's own Prometheus (loopback) and its operators
