@@ -85,6 +85,10 @@ export const ERRORS = {
   // issue 12 item 1: lesson management
   YCH_HTTP_BAD_TITLE: { exit: 64, status: 400, hint: 'give the lesson a title of 1 to 200 characters' },
   YCH_HTTP_NOT_FAILED: { exit: 75, status: 409, hint: 'only a lesson whose optimizing failed is retried; a ready lesson can be re-encoded with more quality' },
+  // issue 11 item 7: signed releases over the sync channel
+  YCH_ERR_UPDATE_SIGNATURE: { exit: 65, hint: 'the release is not signed by this box\'s hub: nothing was installed; publish it again with `yachay hub release`' },
+  YCH_ERR_TAR_MISSING: { exit: 69, hint: 'install tar: `sudo apt-get install -y tar`' },
+  YCH_ERR_UPDATE_BUNDLE: { exit: 65, hint: 'the release bundle is damaged or not one folder yachay-<version>/ with bin/, daemon/ and VERSION: nothing was switched; build it again (`npm run bundle`) and publish it again' },
   YCH_HTTP_FEEDBACK_LIMIT: { exit: 75, status: 429, hint: 'wait an hour, or raise feedback.answersPerAddressPerHour when a whole class shares one address' },
   YCH_HTTP_FEEDBACK_NO_SHOTS: { exit: 65, status: 409, hint: 're-encode the lesson from its page: packages from before issue 13 have no shots in report.json' },
 } as const satisfies Record<string, ErrorSpec>;
