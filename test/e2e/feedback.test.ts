@@ -1,6 +1,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
@@ -24,6 +25,18 @@ const PASSWORD = 'correct horse battery';
 
 if (!existsSync(CHROMIUM) && process.env.CI) throw new Error(`${CHROMIUM} is missing under CI: setup-dev.sh installs the chromium package`);
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: apt-get install -y chromium`;
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** serious and critical axe-core violations inside one part of the page (as test/e2e/page.test.ts audits) */
+async function audit(page: Page, selector: string): Promise<string[]> {
+  if (!await page.evaluate(() => 'axe' in window)) await page.evaluate(AXE);
+  return page.evaluate(async (sel) => {
+    const axe = (window as unknown as { axe: { run(ctx: Element, o: object): Promise<{ violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: string[] }> }> }> } }).axe;
+    const r = await axe.run(document.querySelector(sel)!, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  }, selector);
+}
 
 async function until<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 90_000): Promise<T> {
   const end = Date.now() + ms;
@@ -104,6 +117,7 @@ t.test('a "No" and a teacher flag re-encode the flagged shot with more bits, and
   await student.locator('#feedback').waitFor({ state: 'visible', timeout: 5000 });
   t.equal(await student.locator('#feedback p[data-kind="text"] span').innerText(), '¿Se leía bien el texto?');
   t.equal(await student.locator('#feedback p[data-kind="voice"] span').innerText(), '¿Se entendía la voz?');
+  t.same(await audit(student, '#feedback'), [], 'the question passes axe');
   const posted = student.waitForRequest((r) => r.url().endsWith('/api/feedback') && r.method() === 'POST');
   await student.locator('#feedback p[data-kind="text"] button[data-answer="bad"]').click();
   const sent = JSON.parse((await posted).postData() ?? '{}') as Record<string, unknown>;
@@ -132,6 +146,7 @@ t.test('a "No" and a teacher flag re-encode the flagged shot with more bits, and
   await teacher.$eval('#video', (v) => { const m = v as HTMLVideoElement; m.muted = true; void m.play(); });
   await teacher.locator('#flag').waitFor({ state: 'visible', timeout: 15_000 });
   await teacher.$eval('#video', (v) => (v as HTMLVideoElement).pause());
+  t.same(await audit(teacher, '#flag'), [], 'the flag form passes axe');
   await teacher.click('#flag-here');
   t.ok(await teacher.inputValue('#flag-end') !== '', 'the playhead ± a few seconds filled in');
   await teacher.fill('#flag-start', String(Math.ceil(slide.start + 0.5)));
@@ -144,15 +159,21 @@ t.test('a "No" and a teacher flag re-encode the flagged shot with more bits, and
   t.ok(flagRows[0]!.job_id, 'and the re-encode that answers it');
 
   // 4. the job runs; the lesson stays playable meanwhile; the flagged shot gets more bits
-  t.equal((await fetch(`${base}/media/${id}/master.m3u8`)).status, 200, 'still playable while it is coded again');
-  t.equal(edge.lessons.get(id)!.status, 'ready');
+  // while the job runs, the published package is served as before
+  const job = flagRows[0]!.job_id!;
+  await until('the re-encode to start', () => edge.queue.list().find((j) => j.id === job)?.state !== 'queued', 30_000);
+  const running = edge.queue.list().find((j) => j.id === job)?.state === 'leased';
+  const seg = readFileSync(join(pkg, 'v0', 'index.m3u8'), 'utf8').split('\n').find((l) => l.endsWith('.m4s'))!;
+  t.equal((await fetch(`${base}/media/${id}/master.m3u8`)).status, 200, `the master playlist is served${running ? ' while the job runs' : ''}`);
+  t.equal((await fetch(`${base}/media/${id}/v0/${seg}`)).status, 200, 'and a segment');
+  t.equal(edge.lessons.get(id)!.status, 'ready', 'the lesson stays ready');
   await until('the re-encode', () => (edge.lessons.report(id) as { boost?: number } | null)?.boost === 1 && edge.queue.list().every((j) => j.state === 'done'));
   const after = v0(pkg);
   t.equal(after.qp[slide.index], before.qp[slide.index]! - 3, `slide QP ${before.qp[slide.index]} → ${after.qp[slide.index]}`);
   t.equal(after.qp[other.index], before.qp[other.index], 'the other shot keeps its QP');
   const grew = after.bytes[slide.index]! / before.bytes[slide.index]!;
   const otherGrew = after.bytes[other.index]! / before.bytes[other.index]!;
-  t.ok(grew > 1.1, `the flagged shot's segments: ${before.bytes[slide.index]} → ${after.bytes[slide.index]} bytes (×${grew.toFixed(2)})`);
+  t.ok(grew > 1.1, `the flagged shot's video bytes in v0: ${before.bytes[slide.index]} → ${after.bytes[slide.index]} bytes (×${grew.toFixed(2)})`);
   // the other shot keeps its QP; its bytes move a little with what its frames refer to
   t.ok(otherGrew < grew, `the other shot's grew less: ${before.bytes[other.index]} → ${after.bytes[other.index]} bytes (×${otherGrew.toFixed(2)})`);
   t.equal(await teacher.evaluate(async (u) => (await fetch(u)).status, `${base}/media/${id}/master.m3u8`), 200, 'the new package plays');
