@@ -2,7 +2,7 @@
 // technician's own edits survive a second run) and sets only the keys given, then validates the
 // result with the daemon's own loader. Writes nothing when the content would not change.
 //   node config.mjs FILE key.path=JSON-or-text ...
-// Prints "changed" or "unchanged" on stdout; a config the schema refuses exits 78 with the list.
+// Prints "changed PORT" or "unchanged PORT" (the web port the box will use) on stdout; a config the schema refuses exits 78 with the list.
 import { readFileSync } from 'node:fs';
 import { register } from 'tsx/esm/api';
 
@@ -45,16 +45,17 @@ for (const arg of sets) {
 }
 
 const text = `${JSON.stringify(cfg, null, 2)}\n`;
+let port;
 try {
   // the file alone, as the box will read it: no YACHAY_* from this shell may make it look valid
-  loadConfig({ env: {}, overrides: JSON.parse(text) });
+  port = loadConfig({ env: {}, overrides: JSON.parse(text) }).http.port;
 } catch (err) {
   process.stderr.write(`provision: ${file} would not be accepted by the box:\n`);
   process.exit(reportError(err));
 }
 if (text === before) {
-  process.stdout.write('unchanged\n');
+  process.stdout.write(`unchanged ${port}\n`);
 } else {
   await writeFileAtomic(file, text, { mode: 0o640 });
-  process.stdout.write('changed\n');
+  process.stdout.write(`changed ${port}\n`);
 }
