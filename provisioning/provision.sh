@@ -275,7 +275,7 @@ install_text /usr/local/bin/yachay 0755 0 0 <<'EOF' || same /usr/local/bin/yacha
 # yachay on a provisioned box (provisioning/provision.sh): the release /opt/yachay/current points
 # at, its config, and the box's own user, so files it makes stay the box's
 set -a; [ -r /etc/yachay/env ] && . /etc/yachay/env; set +a
-export YACHAY_CONFIG=/etc/yachay/config.json PATH="/opt/yachay/current/node/bin:$PATH"
+export YACHAY_CONFIG=/etc/yachay/config.json PATH="/opt/yachay/current/node/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 if [ "$(id -u)" = 0 ]; then exec runuser -u yachay -- /opt/yachay/current/bin/yachay.mjs "$@"; fi
 exec /opt/yachay/current/bin/yachay.mjs "$@"
 EOF

@@ -45,7 +45,8 @@ fi
 
 work=$(mktemp -d /var/tmp/yachay-provision-XXXXXX)
 root=$work/root
-cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "# kept: $work"; else rm -rf "$work"; fi; }
+mounted=0
+cleanup() { [ "$mounted" = 0 ] || umount "$root/proc"; if [ "${KEEP:-0}" = 1 ]; then echo "# kept: $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 cp -a "$base" "$root"
 echo "# fresh root: $root (Debian $(cat "$root/etc/debian_version"))"
@@ -131,6 +132,29 @@ check "second run reports no changed line" bash -c "! grep -q 'cambiado / change
 after=$(listing)
 if [ "$before" = "$after" ]; then ok "the tree is identical after the second run ($(wc -l <<<"$after") entries: modes, owners, sizes, mtimes)"
 else not_ok "the tree is identical after the second run" "$(diff <(echo "$before") <(echo "$after") | head -5 | tr '\n' ' ')"; fi
+
+# ---- the installed box starts offline from the bundle, as its unit would start it ------------
+# (no systemd in a chroot: the technician's `yachay start`, as the yachay user, with /proc bound)
+mount --bind /proc "$root/proc" && mounted=1
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+chroot "$root" env -i PATH=/usr/bin:/bin YACHAY_HTTP_PORT="$port" YACHAY_MQTT_PORT=0 YACHAY_MQTT_WS_PORT=0 \
+  /usr/local/bin/yachay start > "$work/start.log" 2>&1 &
+launcher=$!
+health=''
+for _ in $(seq 1 90); do
+  health=$(curl -fsS "http://127.0.0.1:$port/health" 2>/dev/null) && break
+  kill -0 "$launcher" 2>/dev/null || break
+  sleep 1
+done
+box=$(pgrep -P "$launcher" -f 'yachay.mjs start' || pgrep -f "^node /opt/yachay/current/bin/yachay.mjs start" | head -1)
+check "the installed box answers /health ($health)" grep -q '"ok":true' <<<"$health"
+token=$(cat "$root/var/lib/yachay/setup-token" 2>/dev/null)
+check "it wrote the admin setup code the summary reads (var/lib/yachay/setup-token)" grep -q "one-time code: $token;" "$work/start.log"
+equal "setup-token is the box's alone" "$(mode /var/lib/yachay/setup-token)" "600 $uid:$gid"
+[ -z "$box" ] || kill -TERM "$box"
+wait "$launcher" 2>/dev/null
+check "the box stops on SIGTERM" bash -c "! pgrep -f '^node /opt/yachay/current/bin/yachay.mjs start' >/dev/null"
+umount "$root/proc" && mounted=0
 
 # ---- a config the box would refuse stops the run, and is left for the technician -------------
 cp "$root/etc/yachay/config.json" "$work/config.good"
