@@ -15,6 +15,11 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3
   mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget systemd prometheus)
 if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
+# YACHAY_SETUP_PROFILE=box (provision.sh from a checkout): what a school box runs and builds
+# with, not the test machinery (chromium, postgresql, cross compilers…)
+if [ "${YACHAY_SETUP_PROFILE:-dev}" = box ]; then
+  APT_PKGS=(ffmpeg espeak-ng tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3)
+fi
 APT_PKGS+=("$@")
 
 missing=()
