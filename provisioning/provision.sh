@@ -315,18 +315,18 @@ if [ "$MODE" = systemd ]; then
     if install_text "$UNIT_DIR/$u" 0644 0 0 < "$ROOT$REL/systemd/$u"; then units_changed=1; else same "$UNIT_DIR/$u"; fi
   done
   # what only some boxes need goes to a drop-in, so the shipped unit stays the one that is checked
-  dropin=''
+  dropin='' unit_part=''
   if [ "$DATA_DIR" != /var/lib/yachay ]; then
     dropin+="ReadWritePaths=$DATA_DIR"$'\n'
   fi
-  [ -z "$DATA_UUID" ] || dropin+="RequiresMountsFor=$DATA_DIR"$'\n'
+  [ -z "$DATA_UUID" ] || unit_part="[Unit]"$'\n'"RequiresMountsFor=$DATA_DIR"$'\n'
   # a port below 1024 (80, so phones need no :8080): that one capability, nothing else
   if [ "${http_port:-8080}" -lt 1024 ]; then
     dropin+=$'AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n'
   fi
-  if [ -n "$dropin" ]; then
+  if [ -n "$dropin$unit_part" ]; then
     ensure_dir "$UNIT_DIR/yachay.service.d" 0755 0 0
-    if printf '# provisioning/provision.sh\n[Service]\n%s' "$dropin" | install_text "$UNIT_DIR/yachay.service.d/provision.conf" 0644 0 0; then units_changed=1
+    if printf '# provisioning/provision.sh\n%s[Service]\n%s' "$unit_part" "$dropin" | install_text "$UNIT_DIR/yachay.service.d/provision.conf" 0644 0 0; then units_changed=1
     else same "$UNIT_DIR/yachay.service.d/provision.conf"; fi
   elif [ -e "$ROOT$UNIT_DIR/yachay.service.d/provision.conf" ]; then
     remove_path "$UNIT_DIR/yachay.service.d/provision.conf"; units_changed=1

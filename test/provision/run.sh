@@ -171,4 +171,25 @@ equal "--mode k3s exits 0" "$rc" 0
 check "k3s manifest written where k3s applies it at start" grep -q 'kind: Deployment' "$root/var/lib/rancher/k3s/server/manifests/yachay-edge.yaml"
 check "no k3s here: says it rendered only" grep -q 'rendered only' "$work/run4.log"
 check "the systemd box is no longer enabled" test ! -e "$root/etc/systemd/system/multi-user.target.wants/yachay.service"
+
+# ---- an external SSD by UUID, a data dir elsewhere, port 80: what only some boxes need ----------
+uuid=0F3C-2A1B
+provision --data-dir /srv/yachay --data-uuid "$uuid" --http-port 80 > "$work/run5.log" 2>&1; rc=$?
+equal "SSD run exits 0" "$rc" 0
+check "/etc/fstab mounts the SSD by UUID on the data dir (nofail: a box without it still boots)" \
+  grep -qx "UUID=$uuid /srv/yachay ext4 defaults,noatime,nofail,x-systemd.device-timeout=30s 0 2" "$root/etc/fstab"
+equal "/srv/yachay" "$(mode /srv/yachay)" "750 $uid:$gid"
+dropin=$root/etc/systemd/system/yachay.service.d/provision.conf
+check "drop-in: the unit may write the data dir and waits for its mount" grep -qx 'RequiresMountsFor=/srv/yachay' "$dropin"
+check "drop-in: ReadWritePaths" grep -qx 'ReadWritePaths=/srv/yachay' "$dropin"
+check "drop-in: port 80 with only CAP_NET_BIND_SERVICE" grep -qx 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' "$dropin"
+check "the unit reads the data dir from /etc/yachay/env" grep -qx 'YACHAY_DATA_DIR=/srv/yachay' "$root/etc/yachay/env"
+check "systemd mode enabled again" test -L "$root/etc/systemd/system/multi-user.target.wants/yachay.service"
+check "the k3s manifest is gone (one box per node)" test ! -e "$root/var/lib/rancher/k3s/server/manifests/yachay-edge.yaml"
+verify=$(systemd-analyze verify --root="$root" /etc/systemd/system/yachay.service 2>&1); rc=$?
+equal "verify --root with the drop-in${verify:+ ($verify)}" "$rc:$verify" "0:"
+exposure=$(systemd-analyze security --offline=yes --root="$root" yachay.service 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+check "exposure with the port-80 capability still ≤ 2.0 ($exposure)" awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
+provision --data-dir /srv/yachay --data-uuid "$uuid" --http-port 80 > "$work/run6.log" 2>&1
+check "…and again: 0 changes" grep -qx '  Cambios / changes: 0' "$work/run6.log"
 finish
