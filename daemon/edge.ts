@@ -10,6 +10,8 @@ import { SetupToken } from './users/setup-token.js';
 import { LoginLimiter } from './users/login-limiter.js';
 import { Lessons } from './catalog/lessons.js';
 import { checkPublished } from './catalog/package-check.js';
+import { lessonManager } from './catalog/manager.js';
+import { JanitorService } from './catalog/janitor.js';
 import { JobQueue } from './jobs/queue.js';
 import { WorkerService } from './jobs/worker.js';
 import type { JobEvent } from './jobs/worker.js';
@@ -49,8 +51,6 @@ export interface EdgeOptions {
   /** `start --enroll CODE`: exchanged once with the hub (cfg.sync.hub) */
   enrollCode?: string | undefined;
 }
-
-const DEFAULT_GOVERNOR = { thermalFiles: ['/sys/class/thermal/thermal_zone0/temp'], throttledFile: '/sys/devices/platform/soc/soc:firmware/get_throttled', hotC: 80, resumeC: 70, intervalMs: 5000 };
 
 export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOptions = {}): Promise<Edge> {
   // a missing or altered model stops the box here, not in the middle of a teacher's upload
@@ -98,7 +98,7 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     }) },
   });
   // watches temperature and power from the start; it only ever pauses encodes, never serving
-  const governor = new GovernorService(cfg.jobs.governor ?? DEFAULT_GOVERNOR, log.child({ svc: 'governor' }));
+  const governor = new GovernorService(cfg.jobs.governor, log.child({ svc: 'governor' }));
   let app: App | undefined;
   const http = new HttpService({
     cfg: cfg.http, log: log.child({ svc: 'http' }), db, store: paths.store, lessons, users,
@@ -107,9 +107,24 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     health: () => app?.health() ?? {},
     // the broker has started (and knows its port) by the time HTTP builds its routes
     plugins: [
-      (f) => registerPlayer(f, { school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from), hubSync: true }),
+      (f, { sessions }) => registerPlayer(f, {
+        school, mqttWsPort: broker!.ports.ws, studentToken: (from) => broker!.issueStudentToken(from), hubSync: true,
+        user: (req) => {
+          const u = sessions.of(req)?.user;
+          if (!u) return undefined;
+          return { username: u.username, role: u.role, mqtt: u.role === 'teacher' || u.role === 'admin' ? broker!.issueUserToken(u) : null };
+        },
+      }),
       syncRoutes({ agent: sync, lessons, originRoot: paths.origin, studentsNeedLogin: cfg.http.studentsNeedLogin }),
     ],
+    manage: lessonManager({
+      db, lessons, queue, paths, log: log.child({ svc: 'catalog' }),
+      cancel: (ids) => worker.cancel(ids), wake: () => worker.wake(),
+      // not retained: a page that opens later reads the catalog itself
+      announce: (c) => {
+        if (broker?.healthy()) broker.publish(`yachay/${school}/catalog/${c.id}`, JSON.stringify(c), { qos: 0 }).catch((err: unknown) => log.warn({ err }, 'lesson change not published'));
+      },
+    }),
     reencode: (lessonId, boost) => {
       const source = lessons.get(lessonId)?.source;
       if (!source) return undefined;
@@ -129,7 +144,9 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
     },
   });
   // the sync after the broker (it relays into it), before HTTP (whose routes show its state)
-  const services: Service[] = [dbSvc, governor, broker, sync, worker, http];
+  // abandoned uploads and unused recordings: swept at start and hourly, beside everything else
+  const janitor = new JanitorService({ db, paths, log: log.child({ svc: 'janitor' }) });
+  const services: Service[] = [dbSvc, janitor, governor, broker, sync, worker, http];
   app = new App(services, log, cfg.shutdown.serviceMs);
   return { app, http, broker, worker, lessons, queue, users, setup, sync };
 }

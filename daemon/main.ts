@@ -6,7 +6,7 @@ import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { systemdNotifier } from './util/sd-notify.js';
 import { YachayError, isYachayError, reportError } from './errors.js';
-import { killAllChildren } from './optimize/ffmpeg.js';
+import { killAllChildren } from './media/run.js';
 import { dataPaths } from './paths.js';
 
 const HELP = `yachay — lecciones livianas para la escuela / light lessons for the school
@@ -27,6 +27,7 @@ Uso / usage:
   yachay users list | users remove <name>
   yachay lessons list | lessons delete <id> | lessons retry <id>
                                                   lecciones de la caja / the box's lessons
+  yachay lessons rename <id> --title T            cambia el título / rename a lesson
   yachay export <id>... --to DIR                  lecciones del hub a una memoria USB / hub lessons to a USB drive
   yachay import DIR [--hub-key FILE]              instala lo que trae la memoria (firma y sha256 revisados)
                                                   / install from a USB drive (signature and sha256 checked)
@@ -82,6 +83,7 @@ const OPTIONS = {
   from: { type: 'string' },
   'with-content': { type: 'boolean', default: false },
   keep: { type: 'string' },
+  title: { type: 'string' },
   force: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
@@ -184,7 +186,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'lessons': {
         const { lessonsCommand } = await import('./catalog/cli.js');
-        return await lessonsCommand(cfg.dataDir, rest);
+        return await lessonsCommand(cfg.dataDir, rest, { title: values.title });
       }
       case 'backup': {
         const { backupCommand } = await import('./backup/cli.js');

@@ -1,4 +1,8 @@
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The checkout (or installed package) the program runs from: models/, native/ and package.json are here. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * Where things live under the data dir. One place, so the HTTP server, the worker and the sync

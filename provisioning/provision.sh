@@ -175,8 +175,8 @@ if [ -f "$ROOT$REL/VERSION" ]; then
 else
   if [ -z "$BUNDLE" ]; then
     say "  sin --bundle: preparo la aplicación desde $checkout / preparing the app from this checkout (online)"
-    if grep -q YACHAY_SETUP_PROFILE "$checkout/provisioning/setup-dev.sh" 2>/dev/null; then
-      YACHAY_SETUP_PROFILE=box bash "$checkout/provisioning/setup-dev.sh"
+    if grep -q -- '--profile' "$checkout/provisioning/setup-dev.sh" 2>/dev/null; then
+      bash "$checkout/provisioning/setup-dev.sh" --profile box
     else
       bash "$checkout/provisioning/setup-dev.sh"
     fi

@@ -1,26 +1,57 @@
 #!/usr/bin/env bash
 # Installs what Yachay needs on a fresh Debian 12 / Raspberry Pi OS / Ubuntu machine with
 # Node 20, saying what it does, and does nothing when everything is already there.
-#   apt packages: ffmpeg (transcoding), espeak-ng (sample narration), tesseract (slide OCR check),
-#                 g++/make/python3 (native addon), mosquitto clients (broker tests), chromium
-#                 (web player test), cross compiler + qemu (NEON test, x86 only), postgresql +
-#                 mosquitto (the hub's catalog and broker), iproute2 (sync fault tests in network
-#                 namespaces), rsync + nginx + wget (bench:sync's peers),
-#                 prometheus (alert rules and a scrape of a running box), systemd (unit checks)
-#   npm ci (pinned dependencies) and the native analysis addon (npm's prepare step).
+#
+#   setup-dev.sh [--profile box|hub|test] [--dry-run] [extra Debian packages…]
+#
+# Profiles (issue 12 item 5), because a school box must not carry a browser and emulators:
+#   box  (npm start, npm run demo; the default): what the box runs — ffmpeg (transcoding),
+#        espeak-ng (sample narration), tesseract with Spanish and English (slide OCR check),
+#        DejaVu fonts (sample slides), g++/make/python3 (the native addon).
+#   hub  (npm run setup:hub): the box's packages plus postgresql + mosquitto (the hub's own servers).
+#   test (npm test, .ci/run): the box's packages plus the test tools — sox, mosquitto clients
+#        (broker tests), chromium (web player test), postgresql + mosquitto (the hub), iproute2
+#        (sync fault tests in network namespaces), rsync + nginx + wget (bench:sync's peers),
+#        prometheus (alert rules), systemd (unit checks), and on x86 the aarch64 cross compiler
+#        and qemu (NEON test).
+# Then npm ci (pinned dependencies) and the native analysis addon (npm's prepare step).
+# --dry-run prints the profile's Debian packages, one a line, and changes nothing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-APT_PKGS=(ffmpeg espeak-ng sox tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3
-  mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget systemd prometheus)
-if [ "$(uname -m)" = x86_64 ]; then APT_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
-# YACHAY_SETUP_PROFILE=box (provision.sh from a checkout): what a school box runs and builds
-# with, not the test machinery (chromium, postgresql, cross compilers…)
-if [ "${YACHAY_SETUP_PROFILE:-dev}" = box ]; then
-  APT_PKGS=(ffmpeg espeak-ng tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3)
+profile=box
+dry_run=0
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile=${2:-}; shift 2 || { say "--profile needs box, hub or test"; exit 64; } ;;
+    --profile=*) profile=${1#--profile=}; shift ;;
+    --dry-run) dry_run=1; shift ;;
+    -*) say "unknown option $1 (use --profile box|hub|test, --dry-run)"; exit 64 ;;
+    *) extra+=("$1"); shift ;;
+  esac
+done
+
+BOX_PKGS=(ffmpeg espeak-ng tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng fonts-dejavu-core g++ make python3)
+TEST_PKGS=(sox mosquitto-clients chromium postgresql mosquitto iproute2 rsync nginx wget systemd prometheus)
+# SETUP_ARCH only lets the profile test ask what another machine would get
+arch=${SETUP_ARCH:-$(uname -m)}
+if [ "$arch" = x86_64 ]; then TEST_PKGS+=(g++-aarch64-linux-gnu qemu-user-static); fi
+case "$profile" in
+  box) APT_PKGS=("${BOX_PKGS[@]}") ;;
+  hub) APT_PKGS=("${BOX_PKGS[@]}" postgresql mosquitto) ;;
+  test) APT_PKGS=("${BOX_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  *) say "unknown profile '$profile': use box (what a school box runs), hub (box + PostgreSQL and Mosquitto) or test (box + test tools)"; exit 64 ;;
+esac
+APT_PKGS+=(${extra[@]+"${extra[@]}"})
+
+if [ "$dry_run" = 1 ]; then
+  say "profile $profile (dry run: nothing installed)"
+  printf '%s\n' "${APT_PKGS[@]}"
+  exit 0
 fi
-APT_PKGS+=("$@")
+say "profile $profile"
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The test command (npm test): install what is missing, run every tap test, and end with the
-# plain "N passed, N failed" line that CI reads (tap's own summary is a JSON-ish comment).
+# The test command: run every tap test (or the files named) and end with the plain
+# "N passed, N failed" line that CI reads (tap's own summary is a JSON-ish comment).
+# `npm test` installs the test tools first (setup-dev.sh --profile test); run that once before
+# calling this script on a fresh machine.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash provisioning/setup-dev.sh || exit $?
 out=$(mktemp)
 npx tap --allow-incomplete-coverage --disable-coverage --reporter=tap --jobs=2 --timeout=600 "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}

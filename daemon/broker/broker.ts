@@ -4,6 +4,7 @@ import levelPersistence from 'aedes-persistence-level';
 import { Level } from 'level';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -19,6 +20,9 @@ import type { Principal, Role } from './acl.js';
 import { LoginLimiter } from '../users/login-limiter.js';
 import { HashBusyError } from '../users/hash-gate.js';
 import { MqttGate, PacketTooLargeError, packetLimitFor, CONNECT_LIMIT, RETAIN_LIMIT } from './packet-gate.js';
+
+/** room a retained message must leave on the broker store's disk (LevelDB's log and compaction) */
+const STORE_RESERVE = 256 * 1024;
 
 /** What the broker needs from the users table (daemon/users/users.ts `Users` fits). */
 export interface UserVerifier {
@@ -39,6 +43,8 @@ export interface BrokerDeps {
   studentTokenTtlMs?: number;
   /** failed logins per address, shared with HTTP login (default: 5 a minute of its own) */
   limiter?: LoginLimiter;
+  /** how long a teacher's page credential lets it connect; default 10 min (it asks again on each reconnect) */
+  userTokenTtlMs?: number;
 }
 
 export interface InternalPublishOptions { retain?: boolean; qos?: 0 | 1 | 2 }
@@ -87,6 +93,8 @@ export class BrokerService implements Service {
   private readonly tokens = new Map<string, number>();
   /** student token → address of the device it was issued to */
   private readonly tokenFrom = new Map<string, string>();
+  /** a logged-in teacher's or admin's page credential → whose, with the role it was issued for */
+  private readonly userTokens = new Map<string, { username: string; role: Role; expires: number }>();
   /**
    * client id → identity that made its stored session, kept with the sessions: an offline
    * session's queued messages go only to the user who left them, not whoever takes the id
@@ -96,11 +104,13 @@ export class BrokerService implements Service {
   private storeOk = true;
   private readonly log: Logger;
   private readonly tokenTtlMs: number;
+  private readonly userTokenTtlMs: number;
   private readonly limiter: LoginLimiter;
 
   constructor(private readonly deps: BrokerDeps) {
     this.log = deps.log.child({ svc: 'broker' });
     this.tokenTtlMs = deps.studentTokenTtlMs ?? 12 * 3600_000;
+    this.userTokenTtlMs = deps.userTokenTtlMs ?? 10 * 60_000;
     this.limiter = deps.limiter ?? new LoginLimiter(5, 60_000);
   }
 
@@ -127,6 +137,16 @@ export class BrokerService implements Service {
     }
   }
 
+  /** whether the broker store's disk can take `bytes` more (LevelDB writes a log record, then compacts) */
+  private async roomFor(bytes: number): Promise<boolean> {
+    try {
+      const s = await statfs(this.deps.dir);
+      return s.bavail * s.bsize >= bytes + STORE_RESERVE;
+    } catch {
+      return true; // unknown: let the store itself answer (and the wrapper log its failure)
+    }
+  }
+
   private async open(signal?: AbortSignal): Promise<void> {
     const { cfg, dir } = this.deps;
     mkdirSync(dir, { recursive: true });
@@ -146,8 +166,17 @@ export class BrokerService implements Service {
     signal?.throwIfAborted();
     this.sessionOwners = this.db.sublevel<string, string>('yachay-session-owners', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
 
+    const persistence = levelPersistence(this.db);
+    // Aedes acknowledges a QoS 1 publish before it stores it: a store that fails afterwards
+    // would lose the message in silence. The room is checked before (authorizePublish) and a
+    // failure that still happens is at least said.
+    const storeRetained = persistence.storeRetained.bind(persistence);
+    persistence.storeRetained = (packet) => storeRetained(packet).catch((err: unknown) => {
+      this.log.error({ err, topic: packet.topic, code: 'YCH_ERR_DISK_FULL' }, 'retained message not stored (broker store refused the write)');
+      throw err;
+    });
     this.broker = await Aedes.createBroker({
-      persistence: levelPersistence(this.db),
+      persistence,
       authenticate: (client, username, password, done) => {
         this.authenticate(client, username, password).then(
           (p) => {
@@ -167,6 +196,16 @@ export class BrokerService implements Service {
           if (packet.retain && packet.payload.length > RETAIN_LIMIT) {
             this.log.warn({ client: client?.id, topic: packet.topic, bytes: packet.payload.length }, 'large retained message refused');
             return done(new Error(`retained messages are limited to ${RETAIN_LIMIT} bytes`));
+          }
+          if (packet.retain && packet.payload.length > 0) {
+            // refused before the PUBACK, so the sender keeps it and sends it again later
+            void this.roomFor(packet.payload.length).then((room) => {
+              if (room) return done(null);
+              this.log.error({ client: client?.id, topic: packet.topic, bytes: packet.payload.length, code: 'YCH_ERR_DISK_FULL' },
+                'disco lleno / disk full: retained message refused, not acknowledged (free disk space; the sender retries)');
+              done(new Error('disk full: retained message not stored'));
+            });
+            return;
           }
           return done(null);
         }
@@ -239,6 +278,7 @@ export class BrokerService implements Service {
       throw authError(RC_NOT_AUTHORIZED, 'username and password required');
     }
     let p: Principal;
+    const byToken = username === STUDENT_USERNAME ? undefined : this.userTokenOf(username, password);
     if (username === STUDENT_USERNAME) {
       const token = password.toString('utf8');
       const expires = this.tokens.get(token);
@@ -250,6 +290,9 @@ export class BrokerService implements Service {
       // under someone else's client id [MQTT-3.1.2-4]; a page reconnects with a clean one.
       if (!client.clean) throw authError(RC_NOT_AUTHORIZED, 'students connect with a clean session');
       p = { kind: 'student', token };
+    } else if (byToken) {
+      // a page credential is 24 random bytes: no hash to compute, nothing to guess
+      p = byToken;
     } else {
       // the same limit as the HTTP login, checked before any hashing (login-limiter.ts)
       const from = remoteAddress(client);
@@ -337,6 +380,42 @@ export class BrokerService implements Service {
     this.tokens.set(token, now + this.tokenTtlMs);
     if (from !== undefined) this.tokenFrom.set(token, from);
     return token;
+  }
+
+  /**
+   * A page credential for a logged-in teacher or admin (GET /api/session), so the page never
+   * keeps the password for MQTT reconnects (issue 10 item 13). It connects as that user with
+   * that user's ACL, for `userTokenTtlMs`, and only while the user exists with the role it had
+   * when the credential was issued: a removal or demotion ends it at once.
+   */
+  issueUserToken(user: { username: string; role: Role }): { username: string; password: string; expiresAt: number } {
+    const now = Date.now();
+    for (const [t, u] of this.userTokens) if (u.expires < now) this.userTokens.delete(t);
+    // a user keeps a few live ones (tabs, reconnects); more replace their own oldest
+    const mine = [...this.userTokens].filter(([, u]) => u.username === user.username).map(([t]) => t);
+    for (const t of mine.slice(0, Math.max(0, mine.length - (TOKENS_PER_DEVICE - 1)))) this.userTokens.delete(t);
+    while (this.userTokens.size >= MAX_STUDENT_TOKENS) {
+      const oldest = this.userTokens.keys().next().value;
+      if (oldest === undefined) break;
+      this.userTokens.delete(oldest);
+    }
+    const password = randomBytes(24).toString('base64url');
+    const expiresAt = now + this.userTokenTtlMs;
+    this.userTokens.set(password, { username: user.username, role: user.role, expires: expiresAt });
+    return { username: user.username, password, expiresAt };
+  }
+
+  /** the principal a live page credential stands for, checked against the users table now */
+  private userTokenOf(username: string, password: Buffer): Principal | undefined {
+    const token = password.toString('utf8');
+    const t = this.userTokens.get(token);
+    if (!t || t.username !== username) return undefined;
+    const now = this.deps.users.get ? this.deps.users.get(username) : { username, role: t.role };
+    if (t.expires < Date.now() || !now || now.role !== t.role) {
+      this.userTokens.delete(token);
+      return undefined;
+    }
+    return { kind: 'user', username: now.username, role: now.role };
   }
 
   /** Ends a token early (e.g. the page logged out). Connected clients keep their connection. */

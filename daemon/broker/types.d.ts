@@ -7,6 +7,8 @@ declare module 'aedes-persistence-level' {
   export interface LevelPersistence {
     /** closes the database it was given */
     destroy(): Promise<void>;
+    /** keeps (or, for an empty payload, deletes) a retained message; the broker wraps it to log failures */
+    storeRetained(packet: { topic: string; payload: Buffer }): Promise<void>;
   }
 
   export default function levelPersistence(db: Level<any, any>): LevelPersistence;

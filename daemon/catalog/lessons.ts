@@ -59,6 +59,9 @@ export interface ReadyInfo {
   misses?: LessonMiss[] | undefined;
 }
 
+/** the longest title a teacher may give (characters, not bytes) */
+export const TITLE_MAX = 200;
+
 /** what a lesson id may look like: a folder name and a URL segment, never a path */
 export const LESSON_ID = /^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$/;
 
@@ -206,7 +209,20 @@ export class Lessons {
     this.db.prepare('UPDATE lessons SET plays = plays + 1, last_played_at = ? WHERE id = ?').run(this.now(), id);
   }
 
-  /** Removes the catalog row only; the package in the content store is the caller's to delete. */
+  /**
+   * A new title (trimmed, 1..TITLE_MAX characters); the id, and so the lesson's URLs, stay.
+   * false when there is no such lesson.
+   */
+  rename(id: string, title: string): boolean {
+    const t = title.trim();
+    if (!t || [...t].length > TITLE_MAX) throw new RangeError(`a lesson title has 1 to ${TITLE_MAX} characters (got ${[...t].length})`);
+    return this.db.prepare('UPDATE lessons SET title = ?, updated_at = ? WHERE id = ?').run(t, this.now(), id).changes === 1;
+  }
+
+  /**
+   * Removes the catalog row only. Callers outside this folder use removeLesson() (remove.ts),
+   * which also takes the lesson's jobs, files and blobs with it.
+   */
   remove(id: string): boolean {
     return this.db.prepare('DELETE FROM lessons WHERE id = ?').run(id).changes === 1;
   }

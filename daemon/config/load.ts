@@ -108,6 +108,11 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   return deepFreeze(merged as unknown as Config);
 }
 
+/** The schema's defaults alone (no file, no environment): for tools that run without a box config. */
+export function configDefaults(): Readonly<Config> {
+  return loadConfig({ env: {} });
+}
+
 function valueAt(obj: Json, pointer: string): unknown {
   return pointer.split('/').slice(1).reduce<unknown>((cur, k) => (cur as Json | undefined)?.[k], obj);
 }

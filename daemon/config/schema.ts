@@ -129,64 +129,27 @@ export const configSchema = {
   },
 } as const;
 
-export interface Floors {
-  ocrRatio: number;
-  ssimTalkingHead: number;
-  ssimMotion: number;
-  stoi: number;
-}
+/**
+ * The config's TypeScript type, read off the schema above (json-schema-to-ts's FromSchema, for
+ * the keywords this schema uses), so a key is written once. Every key has a default the loader
+ * fills (test/unit/config/schema-types.test.ts checks), so every key is present after loading.
+ */
+export type FromSchema<S> =
+  S extends { enum: ReadonlyArray<infer E> } ? E
+  : S extends { type: 'string' } ? string
+  : S extends { type: 'integer' | 'number' } ? number
+  : S extends { type: 'boolean' } ? boolean
+  : S extends { type: 'array'; items: infer I } ? Array<FromSchema<I>>
+  : S extends { type: 'object'; properties: infer P } ? { -readonly [K in keyof P]: FromSchema<P[K]> }
+  : never;
 
-export interface OptimizeConfig {
-  threads: number;
-  preset: 'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium' | 'slow';
-  segmentSeconds: number;
-  analysisFps: number;
-  maxAttempts: number;
-  verify: boolean;
-  ocrLang: 'spa' | 'eng' | 'spa+eng';
-  floors: Floors;
-  models: ModelsConfig;
-}
-
-export interface ModelsConfig { vad: boolean; face: boolean; rate: boolean }
-
-export interface HttpConfig {
-  host: string;
-  port: number;
-  maxUploadMB: number;
-  loginAttemptsPerMinute: number;
-  studentsNeedLogin: boolean;
-}
-
-export interface MqttConfig { host: string; port: number; wsPort: number }
-
-export interface GovernorConfig { thermalFiles: string[]; throttledFile: string; hotC: number; resumeC: number; intervalMs: number }
-
-export interface JobsConfig { workers: number; leaseSeconds: number; maxAttempts: number; backoffSeconds: number; governor?: GovernorConfig }
-
-export interface SyncConfig {
-  hub: string;
-  window: string;
-  timeZone: string;
-  rateKbps: number;
-  quotaBytes: number;
-  origin: string;
-  outboxMaxRows: number;
-  outboxMaxBytes: number;
-  telemetryMinutes: number;
-}
-
-export interface Config {
-  school: string;
-  dataDir: string;
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-  http: HttpConfig;
-  mqtt: MqttConfig;
-  jobs: JobsConfig;
-  shutdown: { serviceMs: number };
-  optimize: OptimizeConfig;
-  sync: SyncConfig;
-  hub: { role: HubRole };
-}
-
-export type HubRole = 'all' | 'api' | 'worker';
+export type Config = FromSchema<typeof configSchema>;
+export type HttpConfig = Config['http'];
+export type MqttConfig = Config['mqtt'];
+export type JobsConfig = Config['jobs'];
+export type GovernorConfig = JobsConfig['governor'];
+export type OptimizeConfig = Config['optimize'];
+export type ModelsConfig = OptimizeConfig['models'];
+export type Floors = OptimizeConfig['floors'];
+export type SyncConfig = Config['sync'];
+export type HubRole = Config['hub']['role'];

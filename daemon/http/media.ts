@@ -4,7 +4,7 @@ import { extname, join, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../db/db.js';
-import { HttpError } from './routes/common.js';
+import { YachayError } from '../errors.js';
 import {
   answerFromMemory, bytesSent, CACHE_MAX_FILE, cachedFile, etagOf, notModified, parseRange, rangeStillValid,
   type CachedFile, type FileCache,
@@ -53,7 +53,7 @@ export interface MediaTarget {
   ext: string;
 }
 
-/** Checks and splits the part of the raw URL after `/media/`. Throws HttpError 400/404. */
+/** Checks and splits the part of the raw URL after `/media/`. Throws YachayError YCH_HTTP_BAD_PATH (400) or YCH_HTTP_NOT_FOUND (404). */
 export function parseMediaPath(rawTail: string): MediaTarget {
   const q = rawTail.indexOf('?');
   const encoded = q >= 0 ? rawTail.slice(0, q) : rawTail;
@@ -83,11 +83,11 @@ export function parseMediaPath(rawTail: string): MediaTarget {
   };
 }
 
-function bad(msg: string): HttpError {
-  return new HttpError(400, 'YCH_HTTP_BAD_PATH', msg);
+function bad(msg: string): YachayError {
+  return new YachayError('YCH_HTTP_BAD_PATH', msg);
 }
-function notFound(): HttpError {
-  return new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such media file');
+function notFound(): YachayError {
+  return new YachayError('YCH_HTTP_NOT_FOUND', 'no such media file');
 }
 
 /**
@@ -179,7 +179,7 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
       return await serveFile(req, reply, target, hit);
     } catch (err) {
       // the file is gone or no longer safe: stop answering it from memory
-      if (hit && err instanceof HttpError && err.statusCode === 404) cache.delete(target.rel);
+      if (hit && err instanceof YachayError && err.status === 404) cache.delete(target.rel);
       throw err;
     }
   };
@@ -219,7 +219,7 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaOptions): Pro
     if (st.size === 0) {
       await fh?.close();
       req.log.warn({ url: raw }, 'empty media file: the package is damaged');
-      throw new HttpError(503, 'YCH_HTTP_DAMAGED', 'this part of the lesson is damaged on the box: the teacher can re-encode it', { 'cache-control': 'no-store' });
+      throw new YachayError('YCH_HTTP_DAMAGED', 'this part of the lesson is damaged on the box: the teacher can re-encode it', { headers: { 'cache-control': 'no-store' } });
     }
     if (st.size <= CACHE_MAX_FILE) {
       if (hit && hit.real === real && hit.mtimeMs === st.mtimeMs && hit.size === st.size) {

@@ -25,6 +25,11 @@ export interface PlayerOptions {
   studentToken?: ((from: string) => string) | undefined;
   /** the box has the hub sync's routes (/api/sync, /api/catalog/hub): the teacher page shows them */
   hubSync?: boolean | undefined;
+  /**
+   * who the request's session cookie is, and for a teacher or admin a short-lived MQTT
+   * credential (BrokerService.issueUserToken): the page never keeps a password for reconnects
+   */
+  user?: ((req: FastifyRequest) => { username: string; role: string; mqtt: { username: string; password: string; expiresAt: number } | null } | undefined) | undefined;
 }
 
 interface Asset { body: Buffer; gz: Buffer | undefined; type: string; etag: string }
@@ -117,7 +122,10 @@ export async function registerPlayer(app: FastifyInstance, opts: PlayerOptions):
 
   app.get('/api/session', async (req, reply) => {
     security(req, reply).header('cache-control', 'no-store');
+    const user = opts.user?.(req);
     return {
+      user: user ? { username: user.username, role: user.role } : null,
+      mqtt: user?.mqtt ?? null,
       school: opts.school,
       mqttWs: wsOrigin(req, opts.mqttWsPort),
       studentToken: opts.mqttWsPort && opts.studentToken ? opts.studentToken(req.ip) : null,

@@ -13,10 +13,11 @@ import type { SetupToken } from '../users/setup-token.js';
 import { ByteCounter, mediaKey, mediaRoutes, recheckCached, storeRealpath } from './media.js';
 import { FileCache, MediaFastPath } from './media-cache.js';
 import { apiRoutes, createMetrics, type ApiOptions, type LessonSource } from './routes/api.js';
-import { HttpError, LoginLimiter, Sessions } from './routes/common.js';
+import { LoginLimiter, Sessions } from './routes/common.js';
 import { YachayError } from '../errors.js';
 import type { Registry } from 'prom-client';
 import { uploadRoutes, type UploadedFile } from './routes/uploads.js';
+import { manageRoutes, type LessonManager } from './routes/lessons.js';
 
 export type { Lesson, LessonSource } from './routes/api.js';
 export type { UploadedFile } from './routes/uploads.js';
@@ -47,10 +48,14 @@ export interface AppDeps {
   metrics?: (registry: Registry) => void;
   /** how long a request other than an upload may take to send its body (default 30 s) */
   bodyTimeoutMs?: number;
+  /** an upload must bring at least this many bytes per bodyTimeoutMs, else it is cut (default 16 KiB) */
+  uploadMinBytes?: number;
   /** failed logins per address, shared with the broker (default: one of its own) */
   limiter?: LoginLimiter;
   /** queues a re-encode with more quality of a published lesson (POST /api/lessons/:id/reencode) */
   reencode?: ApiOptions['reencode'];
+  /** delete, rename and retry lessons (routes/lessons.ts); absent: those routes answer 503 */
+  manage?: LessonManager;
   /** more routes registered by the composition root (the web player) */
   plugins?: Array<(app: FastifyInstance, ctx: { sessions: Sessions }) => Promise<void>>;
 }
@@ -58,8 +63,9 @@ export interface AppDeps {
 /** Largest request head accepted; above it Node answers 431 before Fastify sees the request. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 /**
- * An idle socket is dropped after 2 min; a whole request is never timed (a 2 GB upload over
- * school Wi-Fi takes long), Node's headersTimeout (60 s) still stops slow-header clients.
+ * An idle socket is dropped after 2 min; Node's headersTimeout (60 s) stops slow-header clients.
+ * Node's requestTimeout is off (a 2 GB upload over school Wi-Fi takes long): bodies are timed
+ * per route below, a whole body for most, a minimum pace for uploads.
  */
 const CONNECTION_TIMEOUT_MS = 120_000;
 const KEEP_ALIVE_MS = 5_000;
@@ -67,6 +73,12 @@ const KEEP_ALIVE_MS = 5_000;
 const JSON_BODY_LIMIT = 64 * 1024;
 /** a request other than an upload sends its body (at most JSON_BODY_LIMIT) within this */
 const BODY_TIMEOUT_MS = 30_000;
+/**
+ * An upload may take hours but must keep moving: at least this much per BODY_TIMEOUT_MS
+ * (about 4 kbit/s, below the worst school link). A stalled one is cut and resumes (HEAD, PATCH).
+ */
+const UPLOAD_MIN_BYTES = 16 * 1024;
+const UPLOAD_ROUTES: ReadonlySet<string> = new Set(['/api/uploads', '/api/uploads/:id']);
 
 /**
  * The LAN server's Fastify instance with every route, not listening: tests call inject() on it,
@@ -145,17 +157,32 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (origin !== undefined) {
       try { foreign ||= new URL(origin).host !== req.headers.host; } catch { foreign = true; }
     }
-    if (foreign) throw new HttpError(403, 'YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
+    if (foreign) throw new YachayError('YCH_HTTP_CROSS_ORIGIN', 'this request comes from another site: open the box\'s own page to do this');
   });
 
   // Node's requestTimeout is one number for the whole server and uploads need hours, so it is
   // off; every other request must deliver its (small) body within BODY_TIMEOUT_MS, or a
   // client trickling a login body byte by byte would hold its socket and memory for good
   const bodyTimeoutMs = deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  const uploadMinBytes = deps.uploadMinBytes ?? UPLOAD_MIN_BYTES;
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/api/uploads')) return;
     const raw = req.raw;
     if (raw.complete || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) return;
+    if (UPLOAD_ROUTES.has(req.routeOptions.url ?? '')) {
+      // counted on the socket, not the stream: a 'data' listener would take bytes from the route;
+      // a refused upload's body is read and dropped by Node, so it is held to the same pace
+      const sock = raw.socket;
+      let last = sock.bytesRead;
+      const pace = setInterval(() => {
+        if (raw.complete) { clearInterval(pace); return; }
+        if (sock.bytesRead - last < uploadMinBytes) { clearInterval(pace); sock.destroy(); return; }
+        last = sock.bytesRead;
+      }, bodyTimeoutMs);
+      pace.unref();
+      raw.once('end', () => clearInterval(pace));
+      raw.once('close', () => clearInterval(pace));
+      return;
+    }
     const timer = setTimeout(() => { if (!raw.complete) raw.socket.destroy(); }, bodyTimeoutMs);
     timer.unref();
     raw.once('end', () => clearTimeout(timer));
@@ -172,9 +199,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
-  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    if (err instanceof HttpError) {
-      return reply.headers(err.headers).code(err.statusCode).send({ error: err.code, message: err.message });
+  app.setErrorHandler((err: FastifyError | YachayError, req, reply) => {
+    // a catalogue error with its own HTTP status is the answer; one without (status 500) is a
+    // fault of the box: logged, and its message is not shown to the page
+    if (err instanceof YachayError && (err.status < 500 || err.code.startsWith('YCH_HTTP_'))) {
+      return reply.headers(err.headers).code(err.status).send({ error: err.code, message: err.message, hint: err.hint });
+    }
+    if (err instanceof YachayError) {
+      req.log.error({ err, url: req.url }, 'request failed');
+      return reply.code(500).send({ error: 'YCH_HTTP_INTERNAL', message: 'internal error, see the box log' });
     }
     const status = err.statusCode ?? 500;
     if (status < 500) {
@@ -190,6 +223,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cfg: deps.cfg, lessons: deps.lessons, users: deps.users, sessions, limiter, metrics, health: deps.health, sessionTtlMs,
     setup: deps.setup, reencode: deps.reencode,
   });
+  await app.register(manageRoutes, { lessons: deps.lessons, sessions, manage: deps.manage, studentsNeedLogin: deps.cfg.studentsNeedLogin });
   const storeRoot = storeRealpath(deps.store);
   await app.register(mediaRoutes, {
     storeRoot,

@@ -6,7 +6,7 @@ import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { ERRORS, YachayError, isYachayError, reportError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { killAllChildren } from '../optimize/ffmpeg.js';
+import { killAllChildren } from '../media/run.js';
 import { Hub, HUB_FILE } from './hub.js';
 import type { HubFile } from './hub.js';
 import { connectPool } from './db.js';

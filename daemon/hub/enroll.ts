@@ -73,8 +73,8 @@ export async function enrollSchool(pool: pg.Pool, school: string, name: string |
 export interface EnrollGrant { school: string; name: string; channels: string[]; username: string; password: string }
 
 export class EnrollRefused extends YachayError {
-  constructor(code: 'YCH_ERR_ENROLL_CODE' | 'YCH_ERR_ENROLL_EXPIRED' | 'YCH_ERR_ENROLL_USED' | 'YCH_ERR_REVOKED', message: string, readonly status: number) {
-    super(code, message);
+  constructor(code: 'YCH_ERR_ENROLL_CODE' | 'YCH_ERR_ENROLL_EXPIRED' | 'YCH_ERR_ENROLL_USED' | 'YCH_ERR_REVOKED', message: string, status?: number) {
+    super(code, message, { status });
   }
 }
 

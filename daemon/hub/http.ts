@@ -103,8 +103,8 @@ export async function buildHubHttp(d: HubHttpDeps): Promise<FastifyInstance> {
 function setErrorHandler(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err, _req, reply) => {
     if (isYachayError(err)) {
-      log.error({ err }, 'hub request failed');
-      return reply.code(500).send({ code: err.code, message: err.message });
+      if (err.status >= 500) log.error({ err }, 'hub request failed');
+      return reply.code(err.status).send({ code: err.code, message: err.message });
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) log.error({ err }, 'hub request failed');

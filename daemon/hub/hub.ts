@@ -19,7 +19,7 @@ import { HubMqtt } from './hub-mqtt.js';
 import { IngestWorker, openBoss, queueDepth } from './ingest.js';
 import { hubMetrics } from './fleet.js';
 import { buildHubHttp } from './http.js';
-import { isRoot } from './proc.js';
+import { isRoot } from '../media/child.js';
 import { loadOrCreateSecrets } from './secrets.js';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { YachayError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { Child, isRoot } from './proc.js';
+import { Child, isRoot } from '../media/child.js';
 import { canConnect, sleep } from './ports.js';
 import { authFiles } from './broker-auth.js';
 import type { AuthFiles } from './broker-auth.js';

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { appendFile, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -7,7 +6,8 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { YachayError } from '../errors.js';
-import { Child, isRoot, runToEnd } from './proc.js';
+import { Child, isRoot, runToEnd } from '../media/child.js';
+import { exitStatus } from '../media/run.js';
 import { freePort, sleep } from './ports.js';
 
 /**
@@ -113,10 +113,10 @@ export class EmbeddedPostgres {
   private checkReachable(user: string): void {
     // the pg folder itself becomes postgres's own; the way down to it must be open
     const hubDir = dirname(this.root);
-    if (spawnSync('runuser', ['-u', user, '--', 'test', '-x', hubDir]).status === 0) return;
+    if (exitStatus('runuser', ['-u', user, '--', 'test', '-x', hubDir]) === 0) return;
     let closed = hubDir;
     for (let d = hubDir; d !== dirname(d); d = dirname(d)) {
-      if (spawnSync('runuser', ['-u', user, '--', 'test', '-x', d]).status !== 0) closed = d;
+      if (exitStatus('runuser', ['-u', user, '--', 'test', '-x', d]) !== 0) closed = d;
     }
     throw new YachayError('YCH_ERR_HUB_DATABASE', `the ${user} user cannot reach ${this.root}: ${closed} is closed to other users. ` +
       `Give its parents o+x (chmod o+x ${closed}) or use a data dir such as /var/lib/yachay-hub`);

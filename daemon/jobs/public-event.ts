@@ -8,5 +8,10 @@ import type { JobEvent } from './worker.js';
  */
 export function publicJobEvent(e: JobEvent): JobEvent {
   if (!e.error) return e;
-  return { ...e, error: e.error.replace(/(?:\/[^\s/'"`:,()]+)+\/?/g, (p) => basename(p) || '/') };
+  return { ...e, error: withoutPaths(e.error) };
+}
+
+/** an error as anyone on the LAN may read it: absolute paths cut to their file name */
+export function withoutPaths(text: string): string {
+  return text.replace(/(?:\/[^\s/'"`:,()]+)+\/?/g, (p) => basename(p) || '/');
 }

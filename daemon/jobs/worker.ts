@@ -48,7 +48,8 @@ export interface JobHandler {
 
 export interface WorkerOptions {
   queue: JobQueue;
-  cfg: Readonly<JobsConfig>;
+  /** the queue's slice: the governor is its own service */
+  cfg: Readonly<Omit<JobsConfig, 'governor'>>;
   handlers: Readonly<Record<string, JobHandler>>;
   log: Logger;
   onEvent?: ((e: JobEvent) => void) | undefined;
@@ -86,12 +87,19 @@ class Shutdown extends Error {
   constructor() { super('worker stopping'); }
 }
 
+/** the job's subject is gone (a teacher deleted the lesson): stop, and leave no retry */
+class Cancelled extends Error {
+  constructor(id: number) { super(`job ${id} cancelled: its lesson was removed`); }
+}
+
 export class WorkerService implements Service {
   readonly name = 'worker';
   private readonly pollMs: number;
   private readonly baseId: string;
   private loops: Promise<void>[] = [];
   private readonly running = new Map<number, AbortController>();
+  /** job id → the run in this process, settled once its handler and the queue update are done */
+  private readonly runs = new Map<number, Promise<void>>();
   private waiters = new Set<() => void>();
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -129,6 +137,24 @@ export class WorkerService implements Service {
 
   healthy(): boolean {
     return this.loops.length > 0 && !this.stopping && this.errorsInARow < 3;
+  }
+
+  /**
+   * Aborts these jobs if they run in this process (the same path as a shutdown: SIGINT to the
+   * ffmpeg group, SIGKILL after the grace) and resolves once each run has ended, so the caller
+   * can remove what the job was writing. Jobs not running here are left alone.
+   */
+  async cancel(ids: Iterable<number>): Promise<number[]> {
+    const waits: Promise<void>[] = []; const hit: number[] = [];
+    for (const id of ids) {
+      const ac = this.running.get(id);
+      if (!ac) continue;
+      if (!ac.signal.aborted) ac.abort(new Cancelled(id));
+      hit.push(id);
+      waits.push(this.runs.get(id) ?? Promise.resolve());
+    }
+    await Promise.all(waits);
+    return hit;
   }
 
   /** job ids running in this process now */
@@ -170,13 +196,17 @@ export class WorkerService implements Service {
         continue;
       }
       if (!job) { await this.sleep(this.pollMs); continue; }
+      const run = this.runJob(job, workerId);
+      this.runs.set(job.id, run.then(() => undefined, () => undefined));
       try {
-        await this.runJob(job, workerId);
+        await run;
       } catch (err) {
         // only the queue's own writes can land here; the lease runs out and another run retries
         this.errorsInARow++;
         this.opts.log.error({ err, jobId: job.id }, 'cannot record the end of a job');
         await this.sleep(this.pollMs * 4);
+      } finally {
+        this.runs.delete(job.id);
       }
     }
   }
@@ -222,6 +252,10 @@ export class WorkerService implements Service {
       const reason: unknown = ac.signal.aborted ? ac.signal.reason : undefined;
       if (reason instanceof LeaseLost) {
         log.warn('lease lost (this process stalled longer than a lease); job left to its new owner');
+      } else if (reason instanceof Cancelled) {
+        // the canceller removes the row; should it not, the job must not come back by itself
+        queue.fail(job.id, workerId, reason.message, 0, { permanent: true });
+        log.info('job cancelled: its lesson was removed');
       } else if (reason instanceof Shutdown) {
         queue.release(job.id, workerId);
         log.info('job released for the next start');

@@ -8,6 +8,7 @@ import { openDb } from '../db/db.js';
 import { dataPaths } from '../paths.js';
 import { YachayError, isYachayError } from '../errors.js';
 import { createProgress } from '../optimize/progress.js';
+import { configDefaults } from '../config/load.js';
 
 /**
  * `yachay models …`: what a technician (or CI) does with the box's models. `check` loads every
@@ -262,7 +263,7 @@ async function collect(values: Values, dataDir: string, ctx: ModelsContext, prin
       await makeSampleLecture(file, { ...sample, signal: ctx.signal });
       const rows = await sweepFile(file, {
         lesson, kernels, size, lang: lang === 'es' ? 'spa' : 'eng', signal: ctx.signal, progress, progressWeight: 1 / lectures.length, offsets,
-        floors: { ocrRatio: 0.97, ssimTalkingHead: 0.95, ssimMotion: 0.75, stoi: 0.96 },
+        floors: configDefaults().optimize.floors,
       });
       // each lecture is committed as soon as it is done: an abort keeps the lectures before it
       recordEncodes(db, rows);
@@ -299,7 +300,7 @@ async function collectFiles(values: Values, dataDir: string, ctx: ModelsContext,
       const info = await probe(file, ctx.signal);
       const rows = await sweepFile(file, {
         lesson, kernels, lang: lang === 'es' ? 'spa' : 'eng', signal: ctx.signal, progress, progressWeight: 1 / lectures.length, offsets,
-        floors: { ocrRatio: 0.97, ssimTalkingHead: 0.95, ssimMotion: 0.75, stoi: 0.96 },
+        floors: configDefaults().optimize.floors,
       });
       recordEncodes(db, rows);
       if (typeof values.jsonl === 'string') await appendJsonl(resolve(values.jsonl), rows);

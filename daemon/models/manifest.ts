@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join } from 'node:path';
 import Ajv from 'ajv';
 import { YachayError } from '../errors.js';
+import { REPO_ROOT } from '../paths.js';
 import { loadModel } from './runtime.js';
 import type { Backend, DType, InferenceSession, LoadOptions, TensorInfo } from './runtime.js';
 
@@ -44,7 +44,8 @@ export interface Manifest {
   models: ModelEntry[];
 }
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// re-exported: callers written before REPO_ROOT moved to paths.ts still compile
+export { REPO_ROOT };
 export const MANIFEST_FILE = join(REPO_ROOT, 'models', 'manifest.json');
 
 const tensor = {

@@ -1,4 +1,5 @@
 import { YachayError } from '../errors.js';
+import { elementCount } from './tensor.js';
 
 /**
  * One small interface over the two inference backends the box carries: TensorFlow Lite (our
@@ -104,9 +105,7 @@ export async function loadModel(backend: Backend, file: string, opts: LoadOption
   return loadTflite(file, o);
 }
 
-export function elementCount(shape: readonly number[]): number {
-  return shape.reduce((n, d) => n * d, 1);
-}
+export { elementCount };
 
 export function float32(shape: number[], data: Float32Array | number[]): Tensor {
   const d = data instanceof Float32Array ? data : Float32Array.from(data);

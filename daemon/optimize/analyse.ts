@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rawFrames, run } from './ffmpeg.js';
+import { rawFrames, run } from '../media/run.js';
 import type { MediaInfo } from './probe.js';
 import type { NativeKernels } from '../analysis/native.js';
 import { PCM_FILE_OUTPUT, pcmFileSamples, type PcmFile } from '../quality/audio.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { run } from './ffmpeg.js';
+import { run } from '../media/run.js';
 import { grabFrame, ocrFrame, wordRecall, type OcrLang } from '../quality/ocr.js';
 import { ssimWindow } from '../quality/ssim.js';
 

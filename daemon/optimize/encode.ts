@@ -1,8 +1,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FfmpegFailure, run } from './ffmpeg.js';
+import { FfmpegFailure, run } from '../media/run.js';
 import { YachayError } from '../errors.js';
-import { roiForRendition } from '../models/roi.js';
+import { roiForRendition } from '../media/roi.js';
 import type { Plan, RenditionPlan } from './plan.js';
 
 /**

@@ -1,6 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './ffmpeg.js';
+import { run } from '../media/run.js';
 import type { Plan } from './plan.js';
 
 /** What a rendition costs, read back from its own playlist and files. */

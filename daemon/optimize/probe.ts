@@ -1,6 +1,7 @@
-import { access, constants, open, stat } from 'node:fs/promises';
-import { run } from './ffmpeg.js';
+import { access, constants, stat } from 'node:fs/promises';
+import { run } from '../media/run.js';
 import { YachayError, isYachayError } from '../errors.js';
+import { sniffFile } from '../media/sniff.js';
 
 /** What the rest of the pipeline needs to know about an input, already sanity-checked. */
 export interface MediaInfo {
@@ -34,22 +35,6 @@ interface FfprobeOut { format?: { duration?: string; format_name?: string }; str
 /** 8K is the largest a phone or camera records today; beyond it decoding would exhaust a Pi. */
 export const MAX_PIXELS = 8192 * 4352;
 
-/** Container signatures: MP4/MOV boxes, RIFF (wav/avi), Ogg, Matroska/WebM, MP3, FLAC, MPEG-TS/PS. */
-async function looksLikeMedia(path: string): Promise<boolean> {
-  const fh = await open(path, 'r');
-  try {
-    const { buffer, bytesRead } = await fh.read(Buffer.alloc(12), 0, 12, 0);
-    const b = buffer.subarray(0, bytesRead);
-    const box = b.subarray(4, 8).toString('latin1');
-    return ['ftyp', 'moov', 'mdat', 'free', 'wide', 'skip'].includes(box) ||
-      b.subarray(0, 4).toString('latin1') === 'RIFF' || b.subarray(0, 4).toString('latin1') === 'OggS' ||
-      b.subarray(0, 4).equals(Buffer.from([0x1a, 0x45, 0xdf, 0xa3])) || b.subarray(0, 3).toString('latin1') === 'ID3' ||
-      b.subarray(0, 4).toString('latin1') === 'fLaC' || b[0] === 0x47 || b.subarray(0, 4).equals(Buffer.from([0, 0, 1, 0xba]));
-  } finally {
-    await fh.close();
-  }
-}
-
 function rate(s: string | undefined): number {
   if (!s) return 0;
   const [n, d] = s.split('/').map(Number);
@@ -82,7 +67,7 @@ export async function probe(path: string, signal?: AbortSignal): Promise<MediaIn
     const msg = String((err as Error).message);
     // ffprobe says "moov atom not found" both for a cut-off phone video and for a text file named
     // .mp4: the first bytes tell a damaged recording from something that never was one
-    if (await looksLikeMedia(path)) {
+    if (await sniffFile(path) !== undefined) {
       throw new YachayError('YCH_ERR_INPUT_CORRUPT', `input ${path} is damaged or truncated (${msg.replace(/^ffprobe failed \([^)]*\): /, '')})`, { cause: err });
     }
     throw new YachayError('YCH_ERR_INPUT_NOT_MEDIA', `input ${path} is not a video or audio file ffmpeg can read`, { cause: err });

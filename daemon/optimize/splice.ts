@@ -2,7 +2,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { YachayError } from '../errors.js';
 import { VIDEO_DELAY_FRAMES, runGraph, simulateSelect, windowArgs } from './encode.js';
-import { run } from './ffmpeg.js';
+import { run } from '../media/run.js';
 import { firstPts, readFragment, readInit, retimeFragment, withSampleDurations } from './fmp4.js';
 import type { InitInfo } from './fmp4.js';
 import { readMediaPlaylist } from '../quality/hls-window.js';

@@ -5,7 +5,7 @@ import type { Floors } from '../config/schema.js';
 import type { Plan } from './plan.js';
 import type { ShotClass } from './shots.js';
 import { grabFrame, ocrFrame, wordCount, wordRecall } from '../quality/ocr.js';
-import { roiPixels } from '../models/roi.js';
+import { roiPixels } from '../media/roi.js';
 import { ssimWindow } from '../quality/ssim.js';
 import { decodePcmToFile } from '../quality/audio.js';
 import { STOI_FS } from '../quality/stoi.js';

@@ -88,6 +88,16 @@ function linkSignal(signal: AbortSignal | undefined, idleMs: number): { signal: 
   return { signal: signal ? AbortSignal.any([signal, idle.signal]) : idle.signal, poke, done: () => clearTimeout(timer) };
 }
 
+function diskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** a full disk is not a dropped link: no retry now, and the bytes already written wait for room */
+function partKept(err: unknown, o: FetchBlobOptions, bytes: number): YachayError {
+  return new YachayError('YCH_ERR_DISK_FULL', `disco lleno / disk full after ${bytes} of ${o.size} bytes of blob ${o.sha256}: the partial file is kept and resumes once there is room`, { cause: err });
+}
+
 export async function fetchBlob(o: FetchBlobOptions): Promise<{ fetched: number; resumed: boolean }> {
   const part = `${o.dest}.part`;
   await mkdir(dirname(o.dest), { recursive: true });
@@ -112,7 +122,7 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<{ fetched: number;
         if (res.status === 404) throw new YachayError('YCH_ERR_PACKAGE_INVALID', `${o.url}: the origin has no such blob (404)`);
         throw unreachable(o.url, new Error(`HTTP ${res.status}`));
       }
-      fh = await open(part, have > 0 ? 'a' : 'w');
+      try { fh = await open(part, have > 0 ? 'a' : 'w'); } catch (err) { await res.body?.cancel(); throw ioError(err, `opening ${part}`); }
       if (!res.body) throw unreachable(o.url, new Error('empty response'));
       try {
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -126,9 +136,10 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<{ fetched: number;
       } catch (err) {
         if (err instanceof YachayError) throw err;
         o.signal?.throwIfAborted();
+        if (diskFull(err)) throw partKept(err, o, have + fetched);
         throw unreachable(o.url, err);
       }
-      await fh.sync();
+      try { await fh.sync(); } catch (err) { throw diskFull(err) ? partKept(err, o, have + fetched) : ioError(err, `writing ${part}`); }
     } finally {
       link.done();
       await fh?.close();

@@ -1,6 +1,6 @@
 import { readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { run } from '../optimize/ffmpeg.js';
+import { run } from '../media/run.js';
 import { YachayError } from '../errors.js';
 
 /**

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { deflateSync } from 'node:zlib';
-import { run } from '../optimize/ffmpeg.js';
+import { run, ToolFailure } from '../media/run.js';
 import { YachayError } from '../errors.js';
 import { isPlaylist, playlistInputArgs } from './audio.js';
 import { hlsWindow } from './hls-window.js';
@@ -99,38 +98,20 @@ export function encodeGrayPng(px: Uint8Array, width: number, height: number): Bu
 }
 
 /** Text tesseract reads on the image (page segmentation 3: automatic layout, as on slides). */
-export function ocrFrame(pngPath: string, lang: OcrLang, signal?: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(new YachayError('YCH_ERR_ABORTED', 'tesseract not started: aborted')); return; }
+export async function ocrFrame(pngPath: string, lang: OcrLang, signal?: AbortSignal): Promise<string> {
+  try {
     // one OpenMP thread: tesseract's threading is slower than serial on 2-4 small cores,
     // and the appliance is encoding at the same time
-    const child = spawn('tesseract', [pngPath, 'stdout', '-l', lang, '--psm', '3'], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OMP_THREAD_LIMIT: '1' },
+    const { stdout } = await run('tesseract', [pngPath, 'stdout', '-l', lang, '--psm', '3'], {
+      signal, env: { OMP_THREAD_LIMIT: '1' },
     });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => { err = (err + c.toString('utf8')).slice(-4096); });
-    const onAbort = (): void => { child.kill('SIGKILL'); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      signal?.removeEventListener('abort', onAbort);
-      reject(e.code === 'ENOENT'
-        ? new YachayError('YCH_ERR_OCR_MISSING', 'tesseract is not installed or not on PATH', { cause: e })
-        : new YachayError('YCH_ERR_OCR_FAILED', `tesseract could not start: ${e.message}`, { cause: e }));
-    });
-    child.on('close', (code, sig) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (signal?.aborted) reject(new YachayError('YCH_ERR_ABORTED', 'tesseract stopped: aborted'));
-      else if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-      else if (/Failed loading language|Error opening data file/i.test(err)) {
-        reject(new YachayError('YCH_ERR_OCR_MISSING', `tesseract has no '${lang}' language data`));
-      } else {
-        const last = err.trim().split('\n').slice(-2).join(' | ');
-        reject(new YachayError('YCH_ERR_OCR_FAILED', `tesseract failed (${sig ?? `exit ${code}`}) on ${pngPath}: ${last || 'no message'}`));
-      }
-    });
-  });
+    return stdout;
+  } catch (err) {
+    if (err instanceof ToolFailure && /Failed loading language|Error opening data file/i.test(err.stderr)) {
+      throw new YachayError('YCH_ERR_OCR_MISSING', `tesseract has no '${lang}' language data`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**

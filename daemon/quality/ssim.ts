@@ -1,4 +1,4 @@
-import { run } from '../optimize/ffmpeg.js';
+import { run } from '../media/run.js';
 import { YachayError } from '../errors.js';
 import { isPlaylist, playlistInputArgs } from './audio.js';
 import { hlsWindow } from './hls-window.js';

@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { run } from '../optimize/ffmpeg.js';
+import { run } from '../media/run.js';
 import { YachayError } from '../errors.js';
 import { exists, fsyncFile } from '../util/atomic.js';
 import { CONTENT } from './content.js';
@@ -38,23 +37,13 @@ function font(bold = false): string {
   return existsSync(f) ? `fontfile=${f}` : 'font=Sans';
 }
 
-async function speak(text: string, lang: Lang, out: string, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('espeak-ng', ['-v', lang === 'es' ? 'es-419' : 'en-us', '-s', '150', '-w', out, text], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
-    const onAbort = (): void => { child.kill('SIGKILL'); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT'
-      ? new YachayError('YCH_ERR_ESPEAK_MISSING', 'espeak-ng is not installed')
-      : e));
-    child.on('close', (code) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (signal?.aborted) reject(new YachayError('YCH_ERR_ABORTED', 'sample lecture aborted'));
-      else if (code === 0) resolve();
-      else reject(new YachayError('YCH_ERR_FFMPEG_FAILED', `espeak-ng failed: ${err.trim()}`));
-    });
-  });
+/** One narration clip (exported for the runner tests: espeak-ng under abort and kill -9). */
+export async function speak(text: string, lang: Lang, out: string, signal?: AbortSignal): Promise<void> {
+  const { stderr } = await run('espeak-ng', ['-v', lang === 'es' ? 'es-419' : 'en-us', '-s', '150', '-w', out, text], { signal });
+  // espeak-ng exits 0 even when it cannot write the file: only the file tells
+  if (!existsSync(out)) {
+    throw new YachayError('YCH_ERR_ESPEAK_FAILED', `espeak-ng wrote no sound to ${out}: ${stderr.trim() || 'no message'}`);
+  }
 }
 
 function textLayer(file: string, size: number, x: number | string, y: number | string, color: string, bold = false, enable?: string): string {

@@ -132,6 +132,7 @@ export class SyncAgent implements Service {
     const { cfg, log } = this.d;
     const hubKeyPem = await readFile(this.d.paths.hubKey, 'utf8');
     const outbox = new Outbox(this.d.db, creds.school, { maxRows: cfg.outboxMaxRows, maxBytes: cfg.outboxMaxBytes });
+    outbox.onDiskRefused = (err) => log.error({ err, code: 'YCH_ERR_DISK_FULL' }, 'disco lleno / disk full: messages for the hub are held in memory until there is room (free disk space)');
     const engine = new SyncService({
       settings: cfg, school: creds.school, channels: creds.channels, hubOrigin: creds.origin, hubKeyPem,
       db: this.d.db, lessons: this.d.lessons, mirror: this.mirror, outbox, store: this.d.paths.store, originRoot: this.d.paths.origin,

@@ -208,8 +208,10 @@ export class SyncService implements Service {
         const code = isYachayError(err) ? err.code : 'YCH_ERR_INTERNAL';
         report.failed.push({ id: w.entry.id, code, message: (err as Error).message });
         this.log.warn({ err, lessonId: w.entry.id }, 'lesson not synced');
-        // a dead link fails every next lesson too: stop here and retry later (the .part stays)
+        // a dead link fails every next lesson too: stop here and retry later (the .part stays);
+        // so does a full disk (the partial blobs stay for when room is made)
         if (code === 'YCH_ERR_HUB_UNREACHABLE') { offline = true; break; }
+        if (code === 'YCH_ERR_DISK_FULL') break;
       }
     }
     report.seconds = (Date.now() - t0) / 1000;

@@ -1,10 +1,11 @@
-import { readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { readFile, readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Db } from '../db/db.js';
 import type { Lessons } from '../catalog/lessons.js';
 import type { Logger } from '../log.js';
 import { YachayError } from '../errors.js';
-import { BlobStore, collectGarbage, removeManifest } from '../pkg/origin.js';
+import { BlobStore, collectGarbage } from '../pkg/origin.js';
+import { removeLesson } from '../catalog/remove.js';
 import type { Manifest } from '../pkg/manifest.js';
 
 /**
@@ -69,12 +70,11 @@ export async function makeRoom(d: QuotaDeps, need: number, spare: ReadonlySet<st
   if (avail >= need) return evicted;
   const keepExtra = [...keepBlobs];
   for (const id of evictionOrder(d.db, spare)) {
-    const l = d.lessons.get(id);
-    await rm(join(d.store, l?.path ?? id), { recursive: true, force: true });
-    await removeManifest(d.originRoot, id);
-    d.lessons.remove(id);
+    // the one removal every caller uses (catalog/remove.ts): row, jobs, package, manifest, its blobs
+    const r = await removeLesson({ db: d.db, lessons: d.lessons, paths: { store: d.store, origin: d.originRoot } }, id, { keepBlobs: keepExtra });
     evicted.push(id);
-    const freed = await collectGarbage(d.originRoot, await keptBlobs(d.originRoot, keepExtra));
+    // blobs no manifest names any more (an install that failed half-way) go too
+    const freed = (r?.blobBytes ?? 0) + await collectGarbage(d.originRoot, await keptBlobs(d.originRoot, keepExtra));
     d.log.info({ lessonId: id, freed }, 'synced lesson evicted for space');
     avail = await availableBytes(d);
     if (avail >= need) return evicted;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Lessons } from '../catalog/lessons.js';
-import { HttpError } from '../http/routes/common.js';
+import { YachayError } from '../errors.js';
 import type { Sessions } from '../http/routes/common.js';
 import { topics } from './topics.js';
 import type { SyncAgent } from './agent.js';
@@ -32,7 +32,7 @@ function sameToken(a: string, b: string): boolean {
 /** a static file with Range (a peer's fetchBlob resumes like from the hub) */
 async function sendFile(req: FastifyRequest, reply: FastifyReply, file: string, type: string): Promise<FastifyReply> {
   const s = await stat(file).catch(() => undefined);
-  if (!s?.isFile()) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such file in this box\'s origin');
+  if (!s?.isFile()) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such file in this box\'s origin');
   let start = 0; let end = s.size - 1;
   reply.header('accept-ranges', 'bytes').header('etag', `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`).type(type);
   const m = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
@@ -61,7 +61,7 @@ export function syncRoutes(o: SyncRoutesOptions) {
     app.post('/api/sync/now', async (req, reply) => {
       const token = req.headers['x-yachay-control'];
       if (!(typeof token === 'string' && sameToken(token, agent.controlToken))) sessions.require(req, ['admin']);
-      if (!agent.engine) throw new HttpError(409, 'YCH_HTTP_NOT_ENROLLED', 'this box is not enrolled with a hub yet: `yachay start --hub URL --enroll CODE`');
+      if (!agent.engine) throw new YachayError('YCH_HTTP_NOT_ENROLLED', 'this box is not enrolled with a hub yet: `yachay start --hub URL --enroll CODE`');
       agent.engine.now();
       return reply.code(202).send(agent.status());
     });
@@ -89,8 +89,8 @@ export function syncRoutes(o: SyncRoutesOptions) {
     }, async (req, reply) => {
       const by = sessions.require(req, ['teacher', 'admin']);
       const id = (req.params as { id: string }).id;
-      if (!agent.outbox || !agent.school) throw new HttpError(409, 'YCH_HTTP_NOT_ENROLLED', 'this box is not enrolled with a hub yet');
-      if (!agent.mirror.get(id)) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'the hub\'s catalog has no such lesson');
+      if (!agent.outbox || !agent.school) throw new YachayError('YCH_HTTP_NOT_ENROLLED', 'this box is not enrolled with a hub yet');
+      if (!agent.mirror.get(id)) throw new YachayError('YCH_HTTP_NOT_FOUND', 'the hub\'s catalog has no such lesson');
       agent.mirror.request(id, by.username);
       agent.outbox.add(topics.request(agent.school, id), JSON.stringify({ at: agent.engine?.clock.now() ?? Date.now(), by: by.username }));
       agent.engine?.wake();
@@ -101,12 +101,12 @@ export function syncRoutes(o: SyncRoutesOptions) {
     // public and each manifest is signed by the hub)
     app.get('/manifests/:name', async (req, reply) => {
       const name = (req.params as { name: string }).name;
-      if (!MANIFEST.test(name)) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such manifest');
+      if (!MANIFEST.test(name)) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such manifest');
       return sendFile(req, reply, join(o.originRoot, 'manifests', name), name.endsWith('.sig') ? 'text/plain' : 'application/json');
     });
     app.get('/blobs/sha256/:ab/:sha', async (req, reply) => {
       const { ab, sha } = req.params as { ab: string; sha: string };
-      if (!SHA.test(sha) || ab !== sha.slice(0, 2)) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such blob');
+      if (!SHA.test(sha) || ab !== sha.slice(0, 2)) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such blob');
       reply.header('cache-control', 'public, max-age=31536000, immutable');
       return sendFile(req, reply, join(o.originRoot, 'blobs', 'sha256', ab, sha), 'application/octet-stream');
     });

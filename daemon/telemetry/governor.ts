@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { GovernorConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service.js';
-import { encodesPaused, pauseEncodes, resumeEncodes } from '../optimize/ffmpeg.js';
+import { encodesPaused, pauseEncodes, resumeEncodes } from '../media/run.js';
 
 /**
  * A box on a hot classroom shelf or a weak power supply: when the CPU reaches `hotC`, or the Pi

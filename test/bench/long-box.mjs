@@ -165,7 +165,7 @@ const idle = sampleMem(performance.now());
 mem.series = [];
 
 // ---------------------------------------------------------------- login and upload, as the page does
-const login = await request('POST', '/api/login', { headers: { 'content-type': 'application/json' }, body: JSON.stringify(teacher) });
+const login = await request('POST', '/api/login', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...teacher, bearer: true }) });
 if (login.status !== 200) throw new Error(`login: ${login.status} ${login.body}`);
 const auth = { authorization: `Bearer ${JSON.parse(login.body.toString()).token}` };
 const size = (await stat(lecture)).size;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Region of interest on a talking head: bytes, frame SSIM and region SSIM of one shot, today's
-# encode against the ways of sparing the background (the table in daemon/models/roi.ts).
+# encode against the ways of sparing the background (the table in daemon/media/roi.ts).
 # Clip: the astronaut photo moving over a noisy testsrc2, 6 s 640x360 15 fps; shot 0 (0-2 s)
 # has no region, shot 1 (2-6 s) has the face box. v0 settings: QP 37, preset medium.
 # Usage: bash test/bench/roi.sh   (about a minute on 2 cores)

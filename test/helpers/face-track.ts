@@ -1,5 +1,5 @@
 import { FAST_DECODE } from '../../daemon/optimize/analyse.js';
-import { rawFrames, run } from '../../daemon/optimize/ffmpeg.js';
+import { rawFrames, run } from '../../daemon/media/run.js';
 import { probe, type MediaInfo } from '../../daemon/optimize/probe.js';
 import { faceTap, type DecodeOptions, type FaceFrame } from '../../daemon/models/face.js';
 import type { InferenceSession } from '../../daemon/models/runtime.js';

@@ -181,3 +181,52 @@ t.test('a damaged broker store is named as such, and a store that stops answerin
   writeFileSync(join(dir, 'CURRENT'), 'garbage\n');
   await t.rejects(make().start(), { message: /is damaged: .*holds only MQTT sessions and retained messages.*move .* aside/ });
 });
+
+t.test('a retained QoS 1 message on a full disk is refused before its PUBACK, said in the log, and delivered once there is room', {
+  skip: process.getuid?.() === 0 ? false : 'mounting a small tmpfs for the broker store needs root (CI runs as root)',
+}, async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync, statfsSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const mnt = mkdtempSync(join(tmpdir(), 'ych-brokerfull-'));
+  t.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt]).status, 0, 'tmpfs mounted');
+  t.teardown(() => { spawnSync('umount', ['-l', mnt]); rmSync(mnt, { recursive: true, force: true }); });
+  const db = openDb(join(t.testdir(), 'yachay.db'));
+  t.teardown(() => db.close());
+  const users = new Users(db);
+  await users.add('tito', PW, 'teacher');
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s)); } });
+  const broker = new BrokerService({ cfg: { host: '127.0.0.1', port: 0, wsPort: 0 }, school: SCHOOL, users, dir: join(mnt, 'broker'), log });
+  await broker.start(new AbortController().signal);
+  t.teardown(() => broker.stop());
+  const url = `mqtt://127.0.0.1:${broker.ports.tcp}`;
+
+  const teacher = await mqtt.connectAsync(url, { username: 'tito', password: PW, clientId: 'tito-full', reconnectPeriod: 300 });
+  t.teardown(() => teacher.endAsync(true));
+  await teacher.publishAsync(`yachay/${SCHOOL}/class/antes`, 'con espacio', { qos: 1, retain: true });
+  t.pass('a retained message is stored while there is room');
+
+  const filler = join(mnt, 'relleno.bin');
+  const s = statfsSync(mnt);
+  writeFileSync(filler, Buffer.alloc(Math.max(0, s.bavail * s.bsize - 64 * 1024)));
+  let acked = false;
+  const closed = new Promise<void>((r) => teacher.once('close', () => r()));
+  const sent = teacher.publishAsync(`yachay/${SCHOOL}/class/lleno`, 'sin espacio', { qos: 1, retain: true }).then(() => { acked = true; });
+  await closed;
+  await new Promise((r) => setTimeout(r, 500));
+  t.notOk(acked, 'no PUBACK while the disk is full: the sender still holds the message');
+  const said = lines.find((l) => l.code === 'YCH_ERR_DISK_FULL' && l.topic === `yachay/${SCHOOL}/class/lleno`);
+  t.ok(said, 'the log names the refused topic as disk full');
+
+  rmSync(filler);
+  await Promise.race([sent, new Promise((_, rej) => setTimeout(() => rej(new Error('not delivered within 10 s after room came back')), 10_000))]);
+  t.ok(acked, 'acknowledged once there is room (the client sent it again after reconnecting)');
+  const late = await mqtt.connectAsync(url, { username: 'tito', password: PW, reconnectPeriod: 0, clientId: 'late-full' });
+  t.teardown(() => late.endAsync(true));
+  const retained: string[] = [];
+  late.on('message', (topic, payload) => retained.push(`${topic}=${payload.toString()}`));
+  await late.subscribeAsync(`yachay/${SCHOOL}/class/+`);
+  await new Promise((r) => setTimeout(r, 400));
+  t.same(retained.sort(), [`yachay/${SCHOOL}/class/antes=con espacio`, `yachay/${SCHOOL}/class/lleno=sin espacio`], 'both retained messages are there for the next page');
+});

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 // issue 10, item 10: after a kill -9 of the box outside systemd, ffmpeg ran on for 30-40 s
-const RUNNER = fileURLToPath(new URL('../../daemon/optimize/ffmpeg.ts', import.meta.url));
+const RUNNER = fileURLToPath(new URL('../../daemon/media/run.ts', import.meta.url));
 
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { run } from '../../daemon/optimize/ffmpeg.js';
+import { run } from '../../daemon/media/run.js';
 import { GovernorService } from '../../daemon/telemetry/governor.js';
 
 // issue 11, item 4: a hot box pauses its encodes (real ffmpeg, SIGSTOP) and resumes them cooled

@@ -44,7 +44,7 @@ async function box(t: Test): Promise<{ app: FastifyInstance; lessons: Lessons; q
 }
 
 async function login(app: FastifyInstance, username: string): Promise<string> {
-  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password: PASSWORD } });
+  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password: PASSWORD, bearer: true } });
   if (res.statusCode !== 200) throw new Error(`login ${username}: ${res.statusCode} ${res.body}`);
   return res.json().token as string;
 }

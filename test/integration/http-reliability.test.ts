@@ -55,7 +55,7 @@ function killed(proc: ChildProcess): Promise<void> {
 }
 
 async function login(url: string): Promise<Record<string, string>> {
-  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'maestra', password: PASSWORD }) });
+  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'maestra', password: PASSWORD, bearer: true }) });
   if (res.status !== 200) throw new Error(`login: ${res.status} ${await res.text()}`);
   return { authorization: `Bearer ${((await res.json()) as { token: string }).token}` };
 }

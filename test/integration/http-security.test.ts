@@ -61,7 +61,7 @@ function raw(port: number, text: string | Buffer): Promise<{ status: number; tex
 }
 
 async function login(url: string, username = 'maestra'): Promise<string> {
-  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
+  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD, bearer: true }) });
   return ((await res.json()) as { token: string }).token;
 }
 
@@ -134,7 +134,7 @@ t.test('uploads: login, size limit, media type', async (t) => {
   // a body larger than it said: streamed, cut at the limit, the partial removed
   const app = await buildApp(f.deps);
   t.teardown(() => app.close());
-  const tokenRes = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD } });
+  const tokenRes = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD, bearer: true } });
   const injAuth = { authorization: `Bearer ${tokenRes.json().token as string}` };
   const chunks = Array.from({ length: 40 }, () => Buffer.alloc(64 * 1024, 7));
   const lying = await app.inject({
@@ -223,9 +223,9 @@ t.test('cross-site writes are refused; /metrics is for the box and its operators
   t.teardown(() => app.close());
   t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23' })).statusCode, 401, 'a phone on the Wi-Fi gets no metrics');
   t.equal((await app.inject({ url: '/metrics', remoteAddress: '127.0.0.1' })).statusCode, 200, 'the box\'s Prometheus does');
-  const device = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'sensor1', password: PASSWORD } })).json().token as string;
+  const device = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'sensor1', password: PASSWORD, bearer: true } })).json().token as string;
   t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23', headers: { authorization: `Bearer ${device}` } })).statusCode, 200, 'a monitoring device account does');
-  const teacher = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD } })).json().token as string;
+  const teacher = (await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: PASSWORD, bearer: true } })).json().token as string;
   t.equal((await app.inject({ url: '/metrics', remoteAddress: '192.168.1.23', headers: { authorization: `Bearer ${teacher}` } })).statusCode, 403, 'a teacher does not');
 });
 

@@ -96,13 +96,13 @@ async function serve(t: Test, f: Fixture): Promise<{ svc: HttpService; url: stri
 
 /** Sessions live in one server's memory: log in where the requests go. */
 async function loginAt(url: string, username = 'maestra'): Promise<string> {
-  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
+  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD, bearer: true }) });
   if (res.status !== 200) throw new Error(`login ${username}: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;
 }
 
 async function login(app: FastifyInstance, username = 'maestra'): Promise<string> {
-  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password: PASSWORD } });
+  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password: PASSWORD, bearer: true } });
   if (res.statusCode !== 200) throw new Error(`login ${username}: ${res.statusCode} ${res.body}`);
   return res.json().token as string;
 }
@@ -314,7 +314,7 @@ t.test('login: 401, rate limit 429 with Retry-After, works again after the windo
   t.equal(other.statusCode, 200, 'another device is not limited');
 
   f.clock.t += 61_000;
-  const ok = await f.app.inject({ ...wrong, payload: { username: 'maestra', password: PASSWORD } });
+  const ok = await f.app.inject({ ...wrong, payload: { username: 'maestra', password: PASSWORD, bearer: true } });
   t.equal(ok.statusCode, 200);
   const token = ok.json().token as string;
   t.equal(Buffer.from(token, 'base64url').length, 32, '32 random bytes');

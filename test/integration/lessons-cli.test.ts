@@ -43,4 +43,25 @@ t.test('yachay lessons list | delete | retry', async (t) => {
   t.same(new JobQueue(db).list({ state: 'queued' }).length, 1, 'the dead job is queued again');
   const help = await yachay(['--help']);
   t.match(help.stdout, /lessons list \| lessons delete <id> \| lessons retry <id>/);
+  t.match(help.stdout, /lessons rename <id> --title T/);
+});
+
+t.test('yachay lessons rename ID --title T', async (t) => {
+  const data = t.testdir();
+  {
+    const db = openDb(join(data, 'yachay.db'));
+    new Lessons(db).create({ id: 'agua', title: 'El ciclo del agua' });
+    db.close();
+  }
+  const ok = await yachay(['lessons', 'rename', 'agua', '--title', '  El agua en la Tierra ', '--data-dir', data]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout, 'agua\tEl agua en la Tierra\n');
+  const blank = await yachay(['lessons', 'rename', 'agua', '--title', '   ', '--data-dir', data]);
+  t.equal(blank.code, 64, 'a blank title is refused');
+  t.match(blank.stderr, /1 to 200 characters/);
+  t.equal((await yachay(['lessons', 'rename', 'agua', '--title', 'x'.repeat(201), '--data-dir', data])).code, 64, '201 characters');
+  t.equal((await yachay(['lessons', 'rename', 'agua', '--data-dir', data])).code, 64, 'no --title');
+  t.equal((await yachay(['lessons', 'rename', 'nada', '--title', 'x', '--data-dir', data])).code, 64, 'unknown lesson');
+  const list = await yachay(['lessons', 'list', '--data-dir', data]);
+  t.match(list.stdout, /^agua\tqueued\tlocal\tEl agua en la Tierra$/m, 'the box lists the new title');
 });

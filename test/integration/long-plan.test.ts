@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { makeClip } from '../helpers/media.js';
 import { makePlan } from '../../daemon/optimize/plan.js';
 import { encode, gateExpr, refusedPlan, shotTree, simulateSelect } from '../../daemon/optimize/encode.js';
-import { run } from '../../daemon/optimize/ffmpeg.js';
+import { run } from '../../daemon/media/run.js';
 import type { Shot, ShotClass } from '../../daemon/optimize/shots.js';
 import { probe } from '../../daemon/optimize/probe.js';
 import { isPermanent } from '../../daemon/jobs/worker.js';

@@ -6,13 +6,13 @@ import { ffmpeg } from '../helpers/media.js';
 import { makePlan } from '../../daemon/optimize/plan.js';
 import type { Plan } from '../../daemon/optimize/plan.js';
 import { encodeArgs, simulateSelect } from '../../daemon/optimize/encode.js';
-import { run } from '../../daemon/optimize/ffmpeg.js';
+import { run } from '../../daemon/media/run.js';
 import { probe } from '../../daemon/optimize/probe.js';
 import type { Shot, ShotClass } from '../../daemon/optimize/shots.js';
 import { playlistInputArgs } from '../../daemon/quality/audio.js';
 import { parseSsimSummaries } from '../../daemon/quality/ssim.js';
-import { roiForRendition, roiPixels } from '../../daemon/models/roi.js';
-import type { PixelRect, Rect } from '../../daemon/models/roi.js';
+import { roiForRendition, roiPixels } from '../../daemon/media/roi.js';
+import type { PixelRect, Rect } from '../../daemon/media/roi.js';
 
 // A real face (public-domain astronaut portrait) moving over a noisy test pattern, encoded as
 // the optimizer does today and with the face region: the region must keep its SSIM while the

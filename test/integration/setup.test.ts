@@ -39,7 +39,7 @@ t.test('the setup code creates the first admin once, then is void', async (t) =>
   t.match(short.json().message, /at least 10 characters/, 'says what is wrong with the password');
   t.same((await app.inject({ url: '/api/setup' })).json(), { needed: true }, 'a refused account does not use up the code');
 
-  const made = await app.inject({ method: 'POST', url: '/api/setup', payload: { token: code, ...account } });
+  const made = await app.inject({ method: 'POST', url: '/api/setup', payload: { token: code, ...account, bearer: true } });
   t.equal(made.statusCode, 201);
   const session = made.json() as { token: string; role: string };
   t.equal(session.role, 'admin');
@@ -57,7 +57,7 @@ t.test('the setup code creates the first admin once, then is void', async (t) =>
   t.equal(teacher.statusCode, 201);
   t.equal(teacher.json().role, 'teacher');
   t.equal((await app.inject({ method: 'POST', url: '/api/users', headers: auth, payload: { username: 'prof.quispe', password: 'clave de docente 2' } })).statusCode, 409, 'an existing account is not overwritten');
-  const login = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'prof.quispe', password: 'clave de docente 1' } });
+  const login = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'prof.quispe', password: 'clave de docente 1', bearer: true } });
   t.equal(login.statusCode, 200);
   const teacherAuth = { authorization: `Bearer ${login.json().token}` };
   t.equal((await app.inject({ method: 'POST', url: '/api/users', headers: teacherAuth, payload: { username: 'otra', password: 'clave de docente 3' } })).statusCode, 403, 'teachers cannot make accounts');

@@ -73,7 +73,7 @@ t.test('hub unreachable: lessons stay, the catalog is served from the mirror, a 
   const ids = Object.fromEntries(cat.body.lessons.map((l: { id: string; onBox: boolean }) => [l.id, l.onBox]));
   t.same(ids, { agua: true, mas: false }, 'the catalog as last seen, with what is on the box');
   await edge.users.add('tito', 'teacher-password-1', 'teacher');
-  const login = await api(edge, '/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'tito', password: 'teacher-password-1' }) });
+  const login = await api(edge, '/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'tito', password: 'teacher-password-1', bearer: true }) });
   t.equal(login.status, 200);
   t.equal((await api(edge, '/api/requests/mas', { method: 'POST' })).status, 401, 'a request needs a teacher');
   const req = await api(edge, '/api/requests/mas', { method: 'POST', headers: { authorization: `Bearer ${login.body.token}` } });

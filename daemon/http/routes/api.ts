@@ -4,7 +4,7 @@ import type { HttpConfig } from '../../config/schema.js';
 import type { Role, User, Users } from '../../users/users.js';
 import type { SetupToken } from '../../users/setup-token.js';
 import { YachayError } from '../../errors.js';
-import { HttpError, LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
+import { LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
 import { HashBusyError } from '../../users/hash-gate.js';
 
 /** A published or pending lesson as the catalog gives it (daemon/catalog/lessons.ts). */
@@ -18,6 +18,8 @@ export interface Lesson {
   /** parts published under their quality floor (daemon/catalog/lessons.ts LessonMiss) */
   misses?: Array<{ kind: string; start: number; end: number; value: number; floor: number; ceiling?: number | undefined }> | null | undefined;
   origin?: string | undefined;
+  /** why its optimize job failed (or why a re-encode did), for the teacher */
+  error?: string | null | undefined;
   channel?: string | null | undefined;
   version?: number | null | undefined;
   createdAt: number;
@@ -28,6 +30,8 @@ export interface Lesson {
 export interface LessonSource {
   list(opts?: { q?: string }): Lesson[];
   get(id: string): Lesson | undefined;
+  /** the optimizer's report of a ready lesson (floors measured): catalog/lessons.ts report() */
+  report?(id: string): unknown;
 }
 
 export interface Metrics {
@@ -142,14 +146,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     return { lessons: lessons.list(q ? { q } : {}).map(lessonView) };
   });
 
-  app.get('/api/lessons/:id', {
-    schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } } } },
-  }, async (req) => {
-    readerGuard(req);
-    const l = lessons.get((req.params as { id: string }).id);
-    if (!l) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
-    return lessonView(l);
-  });
+  // GET /api/lessons/:id (with the failure, floors and data use) is in lessons.ts
 
   /**
    * "Volver a codificar con más calidad": a teacher or admin queues the lesson again with more
@@ -163,14 +160,14 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   }, async (req, reply) => {
     const by = sessions.require(req, ['teacher', 'admin']);
     const l = lessons.get((req.params as { id: string }).id);
-    if (!l) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such lesson');
+    if (!l) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such lesson');
     if (l.status !== 'ready' || !l.path) {
-      throw new HttpError(409, 'YCH_HTTP_NOT_READY', 'the lesson is still being prepared (or failed): wait for it, or upload it again');
+      throw new YachayError('YCH_HTTP_NOT_READY', 'the lesson is still being prepared (or failed): wait for it, or upload it again');
     }
-    if (!opts.reencode) throw new HttpError(503, 'YCH_HTTP_NO_QUEUE', 'this server has no job queue: run `yachay start`');
+    if (!opts.reencode) throw new YachayError('YCH_HTTP_NO_QUEUE', 'this server has no job queue: run `yachay start`');
     const boost = (req.body as { boost?: number } | null)?.boost ?? 1;
     const queued = opts.reencode(l.id, boost, by.username);
-    if (!queued) throw new HttpError(410, 'YCH_HTTP_NO_SOURCE', 'the recording of this lesson is no longer on the box: upload it again');
+    if (!queued) throw new YachayError('YCH_HTTP_NO_SOURCE', 'the recording of this lesson is no longer on the box: upload it again');
     const { jobId } = queued;
     req.log.info({ lessonId: l.id, boost, jobId, by: by.username }, 're-encode with more quality queued');
     return reply.code(202).send({ lessonId: l.id, jobId, boost });
@@ -180,12 +177,12 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     schema: {
       body: {
         type: 'object', required: ['username', 'password'], additionalProperties: false,
-        properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+        properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 }, bearer: { type: 'boolean' } },
       },
     },
   }, async (req, reply) => {
     refuseWhileLimited(req);
-    const { username, password } = req.body as { username: string; password: string };
+    const { username, password, bearer } = req.body as { username: string; password: string; bearer?: boolean };
     // counted as failed from now until the hash says otherwise (login-limiter.ts)
     const withdraw = opts.limiter.reserve(req.ip);
     let user: User | undefined;
@@ -194,29 +191,34 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     } catch (err) {
       if (!(err instanceof HashBusyError)) throw err;
       withdraw();
-      throw new HttpError(503, 'YCH_HTTP_BUSY', 'the box is checking many passwords at once: try again in a few seconds', { 'retry-after': '5' });
+      throw new YachayError('YCH_HTTP_BUSY', 'the box is checking many passwords at once: try again in a few seconds', { headers: { 'retry-after': '5' } });
     }
     if (user) withdraw();
     else {
       req.log.info({ username, ip: req.ip }, 'login failed');
-      throw new HttpError(401, 'YCH_HTTP_BAD_LOGIN', 'wrong username or password');
+      throw new YachayError('YCH_HTTP_BAD_LOGIN', 'wrong username or password');
     }
     req.log.info({ username, role: user.role }, 'login');
-    return startSession(reply, user);
+    return startSession(reply, user, bearer === true);
   });
 
-  const startSession = (reply: FastifyReply, user: User): Record<string, unknown> => {
+  /**
+   * The session rides the HttpOnly cookie only: a token in the answer would sit in page memory
+   * where any injected script reads it (issue 10 item 13). Scripts and tests that send
+   * `Authorization: Bearer` ask for it with `"bearer": true`.
+   */
+  const startSession = (reply: FastifyReply, user: User, bearer: boolean): Record<string, unknown> => {
     const { token, expires } = sessions.create(user);
     // no Secure flag: the school LAN is plain HTTP; SameSite=Strict keeps other sites from
     // riding the cookie (CSRF), HttpOnly keeps page scripts from reading it
     reply.header('set-cookie', `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(opts.sessionTtlMs / 1000)}`);
-    return { token, username: user.username, role: user.role, expiresAt: expires };
+    return { ...(bearer ? { token } : {}), username: user.username, role: user.role, expiresAt: expires };
   };
 
   const refuseWhileLimited = (req: FastifyRequest): void => {
     const wait = opts.limiter.retryAfter(req.ip);
     if (wait > 0) {
-      throw new HttpError(429, 'YCH_HTTP_TOO_MANY_LOGINS', `too many failed attempts from this device: try again in ${wait} s`, { 'retry-after': String(wait) });
+      throw new YachayError('YCH_HTTP_TOO_MANY_LOGINS', `too many failed attempts from this device: try again in ${wait} s`, { headers: { 'retry-after': String(wait) } });
     }
   };
 
@@ -226,7 +228,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   } as const;
   const setupBody = {
     type: 'object', required: ['token', 'username', 'password'], additionalProperties: false,
-    properties: { ...account, token: { type: 'string', minLength: 1, maxLength: 256 } },
+    properties: { ...account, token: { type: 'string', minLength: 1, maxLength: 256 }, bearer: { type: 'boolean' } },
   } as const;
   const userBody = {
     type: 'object', required: ['username', 'password'], additionalProperties: false,
@@ -239,15 +241,15 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   /** The one-time setup token creates the first admin and logs them in. */
   app.post('/api/setup', { schema: { body: setupBody } }, async (req, reply) => {
     refuseWhileLimited(req);
-    const { username, password, token } = req.body as { username: string; password: string; token: string };
+    const { username, password, token, bearer } = req.body as { username: string; password: string; token: string; bearer?: boolean };
     const setup = opts.setup;
-    if (!setup?.needed) throw new HttpError(409, 'YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
+    if (!setup?.needed) throw new YachayError('YCH_HTTP_SETUP_DONE', 'this box already has an admin: log in, or ask them for an account');
     // a wrong token counts as a failed login: guessing it is limited like guessing a password
     const giveBack = setup.claim(token);
     if (!giveBack) {
       opts.limiter.fail(req.ip);
       req.log.warn({ ip: req.ip }, 'setup token refused');
-      throw new HttpError(401, 'YCH_HTTP_BAD_SETUP_TOKEN', 'wrong setup token: copy it from the box console or the file setup-token in its data folder');
+      throw new YachayError('YCH_HTTP_BAD_SETUP_TOKEN', 'wrong setup token: copy it from the box console or the file setup-token in its data folder');
     }
     let user: User;
     try {
@@ -258,14 +260,14 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     }
     await setup.consume();
     req.log.info({ username }, 'first admin created with the setup token');
-    return reply.code(201).send(startSession(reply, user));
+    return reply.code(201).send(startSession(reply, user, bearer === true));
   });
 
   /** Admins give teachers (or other admins) their accounts from the web page. */
   app.post('/api/users', { schema: { body: userBody } }, async (req, reply) => {
     const by = sessions.require(req, ['admin']);
     const { username, password, role } = req.body as { username: string; password: string; role?: 'teacher' | 'admin' };
-    if (opts.users.get(username)) throw new HttpError(409, 'YCH_HTTP_USER_EXISTS', `there is already an account named ${username}`);
+    if (opts.users.get(username)) throw new YachayError('YCH_HTTP_USER_EXISTS', `there is already an account named ${username}`);
     const user = await addAccount(username, password, role ?? 'teacher');
     req.log.info({ username, role: user.role, by: by.username }, 'account created');
     return reply.code(201).send({ username: user.username, role: user.role, createdAt: user.createdAt });
@@ -281,7 +283,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
       return await opts.users.add(username, password, role);
     } catch (err) {
       // the rules on names and password length, as the technician should read them
-      if (err instanceof YachayError && err.code === 'YCH_ERR_USAGE') throw new HttpError(400, 'YCH_HTTP_BAD_ACCOUNT', err.message);
+      if (err instanceof YachayError && err.code === 'YCH_ERR_USAGE') throw new YachayError('YCH_HTTP_BAD_ACCOUNT', err.message);
       throw err;
     }
   };

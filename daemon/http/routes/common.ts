@@ -1,20 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Role, User } from '../../users/users.js';
+import { YachayError } from '../../errors.js';
+import type { HttpCode } from '../../errors.js';
 
 /**
- * An error with an HTTP status and a stable code (YCH_HTTP_*); the server's error handler turns
- * it into `{ error: code, message }`. Anything else is a 500 whose message is not shown.
+ * Kept for branches written before issue 12 merged the LAN server's codes into the one
+ * catalogue (daemon/errors.ts): routes throw YachayError, whose code names its HTTP status.
  */
-export class HttpError extends Error {
+export class HttpError extends YachayError {
   override readonly name = 'HttpError';
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
+  constructor(statusCode: number, code: HttpCode, message: string, headers: Record<string, string> = {}) {
+    super(code, message, { status: statusCode, headers });
+  }
+
+  get statusCode(): number {
+    return this.status;
   }
 }
 
@@ -92,12 +93,34 @@ export class Sessions {
     return undefined;
   }
 
-  /** The logged-in user, or a 401/403 HttpError. */
+  /** The cookie's token alone. */
+  static cookieOf(req: FastifyRequest): string | undefined {
+    const cookie = req.headers.cookie;
+    if (!cookie) return undefined;
+    for (const part of cookie.split(';')) {
+      const i = part.indexOf('=');
+      if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) return part.slice(i + 1).trim();
+    }
+    return undefined;
+  }
+
+  /**
+   * The session a request carries: its Bearer token, else its cookie. A stale or empty Bearer
+   * header (a page from before the login answer lost its token sends "Bearer undefined") does
+   * not hide a valid cookie.
+   */
+  of(req: FastifyRequest): Session | undefined {
+    const auth = req.headers.authorization;
+    const bearer = auth?.startsWith('Bearer ') ? this.get(auth.slice(7).trim()) : undefined;
+    return bearer ?? this.get(Sessions.cookieOf(req));
+  }
+
+  /** The logged-in user, or a 401/403 YachayError. */
   require(req: FastifyRequest, roles?: readonly Role[]): User {
-    const s = this.get(Sessions.tokenOf(req));
-    if (!s) throw new HttpError(401, 'YCH_HTTP_LOGIN_REQUIRED', 'log in first', { 'www-authenticate': 'Bearer' });
+    const s = this.of(req);
+    if (!s) throw new YachayError('YCH_HTTP_LOGIN_REQUIRED', 'log in first', { headers: { 'www-authenticate': 'Bearer' } });
     if (roles && !roles.includes(s.user.role)) {
-      throw new HttpError(403, 'YCH_HTTP_FORBIDDEN', `${s.user.role} accounts may not do this`);
+      throw new YachayError('YCH_HTTP_FORBIDDEN', `${s.user.role} accounts may not do this`);
     }
     return s.user;
   }

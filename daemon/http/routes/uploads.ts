@@ -6,7 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpConfig } from '../../config/schema.js';
-import { HttpError, type Sessions } from './common.js';
+import { type Sessions } from './common.js';
+import { YachayError } from '../../errors.js';
+import { MEDIA_KINDS, SNIFF_BYTES, sniffContainer } from '../../media/sniff.js';
 
 /**
  * Teacher uploads, resumable in the spirit of tus (https://tus.io/protocols/resumable-upload),
@@ -33,7 +35,6 @@ import { HttpError, type Sessions } from './common.js';
 
 const ROLES = ['teacher', 'admin'] as const;
 const ID = /^[a-f0-9]{32}$/;
-const SNIFF_BYTES = 64;
 
 export interface UploadedFile { path: string; title: string; by: string }
 
@@ -49,30 +50,15 @@ interface UploadMeta { id: string; length: number; title: string; by: string; cr
 
 class TooLarge extends Error {}
 
-/** The container a file starts with, as a file extension, or undefined when it is not media. */
-export function sniffContainer(b: Buffer): string | undefined {
-  const at = (from: number, to: number): string => b.subarray(from, to).toString('latin1');
-  if (b.length >= 12 && at(4, 8) === 'ftyp') return at(8, 10) === 'qt' ? 'mov' : 'mp4';
-  if (b.length >= 4 && b.readUInt32BE(0) === 0x1a45dfa3) return b.includes('webm') ? 'webm' : 'mkv';
-  if (b.length >= 12 && at(0, 4) === 'RIFF' && at(8, 12) === 'WAVE') return 'wav';
-  if (b.length >= 12 && at(0, 4) === 'RIFF' && at(8, 12) === 'AVI ') return 'avi';
-  if (at(0, 4) === 'OggS') return 'ogg';
-  if (at(0, 4) === 'fLaC') return 'flac';
-  if (at(0, 3) === 'ID3') return 'mp3';
-  // an MPEG audio frame header: 11 sync bits, then layer III
-  if (b.length >= 2 && b[0] === 0xff && (b[1]! & 0xe6) === 0xe2) return 'mp3';
-  return undefined;
-}
-
 function intHeader(req: FastifyRequest, name: string): number | undefined {
   const v = req.headers[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v)) throw new HttpError(400, 'YCH_HTTP_BAD_HEADER', `${name} must be a whole number of bytes`);
+  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v)) throw new YachayError('YCH_HTTP_BAD_HEADER', `${name} must be a whole number of bytes`);
   return Number(v);
 }
 
-function tooLarge(msg: string): HttpError {
-  return new HttpError(413, 'YCH_HTTP_TOO_LARGE', msg, { connection: 'close' });
+function tooLarge(msg: string): YachayError {
+  return new YachayError('YCH_HTTP_TOO_LARGE', msg, { headers: { connection: 'close' } });
 }
 
 /** The disk (or the quota) is full: nothing of the upload can be kept. */
@@ -81,8 +67,8 @@ function isDiskFull(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
-function diskFull(): HttpError {
-  return new HttpError(507, 'YCH_HTTP_DISK_FULL', 'the box has no room left for this recording; delete old lessons or ask the admin', { connection: 'close' });
+function diskFull(): YachayError {
+  return new YachayError('YCH_HTTP_DISK_FULL', 'the box has no room left for this recording; delete old lessons or ask the admin', { headers: { connection: 'close' } });
 }
 
 class Stopping extends Error {
@@ -117,14 +103,14 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
   async function load(req: FastifyRequest): Promise<UploadMeta> {
     const user = opts.sessions.require(req, ROLES);
     const id = (req.params as { id: string }).id;
-    if (!ID.test(id)) throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such upload');
+    if (!ID.test(id)) throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such upload');
     let meta: UploadMeta;
     try {
       meta = JSON.parse(await readFile(metaFile(id), 'utf8')) as UploadMeta;
     } catch {
-      throw new HttpError(404, 'YCH_HTTP_NOT_FOUND', 'no such upload');
+      throw new YachayError('YCH_HTTP_NOT_FOUND', 'no such upload');
     }
-    if (meta.by !== user.username && user.role !== 'admin') throw new HttpError(403, 'YCH_HTTP_FORBIDDEN', 'this upload belongs to another teacher');
+    if (meta.by !== user.username && user.role !== 'admin') throw new YachayError('YCH_HTTP_FORBIDDEN', 'this upload belongs to another teacher');
     return meta;
   }
 
@@ -132,7 +118,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
 
   /** Appends the request body at `offset`; answers with the new state or the finished upload. */
   async function receive(req: FastifyRequest, reply: FastifyReply, meta: UploadMeta, offset: number, created: boolean): Promise<unknown> {
-    if (busy.has(meta.id)) throw new HttpError(409, 'YCH_HTTP_UPLOAD_BUSY', 'this upload is receiving on another connection');
+    if (busy.has(meta.id)) throw new YachayError('YCH_HTTP_UPLOAD_BUSY', 'this upload is receiving on another connection');
     busy.add(meta.id);
     try {
       const room = meta.length - offset;
@@ -173,8 +159,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
         req.log.info({ upload: meta.id, err: (err as Error).message }, 'upload interrupted, resumable');
         if (err instanceof Stopping) {
           const kept = await offsetOf(meta.id);
-          throw new HttpError(503, 'YCH_HTTP_STOPPING', `la caja se está reiniciando: la subida sigue desde el byte ${kept} cuando vuelva / the box is restarting: the upload resumes from byte ${kept}`,
-            { 'upload-offset': String(kept), 'retry-after': '30', location: `/api/uploads/${meta.id}`, connection: 'close' });
+          throw new YachayError('YCH_HTTP_STOPPING', `la caja se está reiniciando: la subida sigue desde el byte ${kept} cuando vuelva / the box is restarting: the upload resumes from byte ${kept}`, { headers: { 'upload-offset': String(kept), 'retry-after': '30', location: `/api/uploads/${meta.id}`, connection: 'close' } });
         }
         throw err;
       } finally {
@@ -206,7 +191,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
     }
     if (!ext) {
       await remove(meta.id);
-      throw new HttpError(415, 'YCH_HTTP_NOT_MEDIA', 'this is not a video or audio file (mp4, mov, mkv, webm, wav, avi, ogg, mp3, flac)');
+      throw new YachayError('YCH_HTTP_NOT_MEDIA', `this is not a video or audio file (${MEDIA_KINDS})`);
     }
     await mkdir(opts.sources, { recursive: true });
     const dest = join(opts.sources, `${meta.id}.${ext}`);
@@ -223,9 +208,9 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
   app.post('/api/uploads', async (req, reply) => {
     const user = opts.sessions.require(req, ROLES);
     const length = intHeader(req, 'upload-length') ?? intHeader(req, 'content-length');
-    if (length === undefined) throw new HttpError(411, 'YCH_HTTP_LENGTH_REQUIRED', 'send Upload-Length (or Content-Length) with the total size', { connection: 'close' });
+    if (length === undefined) throw new YachayError('YCH_HTTP_LENGTH_REQUIRED', 'send Upload-Length (or Content-Length) with the total size', { headers: { connection: 'close' } });
     if (length > maxBytes) throw tooLarge(`recording of ${length} bytes is over the ${opts.cfg.maxUploadMB} MB limit`);
-    if (length === 0) throw new HttpError(400, 'YCH_HTTP_EMPTY', 'the recording is empty');
+    if (length === 0) throw new YachayError('YCH_HTTP_EMPTY', 'the recording is empty');
     const q = req.query as { title?: unknown };
     const title = typeof q.title === 'string' && q.title.trim() ? q.title.trim().slice(0, 200) : `Grabación ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
     const meta: UploadMeta = { id: randomBytes(16).toString('hex'), length, title, by: user.username, createdAt: Date.now() };
@@ -251,10 +236,10 @@ export async function uploadRoutes(app: FastifyInstance, opts: UploadOptions): P
   app.patch('/api/uploads/:id', async (req, reply) => {
     const meta = await load(req);
     const at = intHeader(req, 'upload-offset');
-    if (at === undefined) throw new HttpError(400, 'YCH_HTTP_BAD_HEADER', 'Upload-Offset is required');
+    if (at === undefined) throw new YachayError('YCH_HTTP_BAD_HEADER', 'Upload-Offset is required');
     const offset = await offsetOf(meta.id);
     if (at !== offset) {
-      throw new HttpError(409, 'YCH_HTTP_OFFSET_MISMATCH', `Upload-Offset ${at} does not match the ${offset} bytes received`, { 'upload-offset': String(offset) });
+      throw new YachayError('YCH_HTTP_OFFSET_MISMATCH', `Upload-Offset ${at} does not match the ${offset} bytes received`, { headers: { 'upload-offset': String(offset) } });
     }
     return receive(req, reply, meta, offset, false);
   });

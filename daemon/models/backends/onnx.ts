@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { YachayError } from '../../errors.js';
 import type { DType, InferenceSession, LoadOptions, RecurrentResult, RecurrentRun, Tensor, TensorInfo } from '../runtime.js';
-import { elementCount } from '../runtime.js';
+import { elementCount } from '../tensor.js';
 
 /**
  * ONNX Runtime (onnxruntime-node, CPU) behind the common interface. Each session lives in its

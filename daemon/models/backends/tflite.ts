@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { YachayError } from '../../errors.js';
-import { REPO_ROOT } from '../manifest.js';
-import { elementCount } from '../runtime.js';
+import { REPO_ROOT } from '../../paths.js';
+import { elementCount } from '../tensor.js';
 import type { DType, InferenceSession, LoadOptions, Tensor, TensorData, TensorInfo } from '../runtime.js';
 
 /**

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { YachayError } from '../../errors.js';
-import { REPO_ROOT, findModel, loadManifest, modelPath, openModel } from '../manifest.js';
+import { findModel, loadManifest, modelPath, openModel } from '../manifest.js';
+import { REPO_ROOT } from '../../paths.js';
 import type { Manifest } from '../manifest.js';
 import { float32, loadModel } from '../runtime.js';
 import type { InferenceSession } from '../runtime.js';
+import { activeFile } from './files.js';
 import { FEATURE_COUNT, QP_INDEX, classOf, withQp } from './features.js';
 import { CLASS_SETTINGS } from '../../optimize/plan.js';
 
@@ -81,7 +83,6 @@ export interface LoadedRate {
 /** The data folder's active file (written by the registry), else the shipped file, checked against the manifest. */
 export async function loadRateModel(dataDir: string | undefined, manifest?: Manifest): Promise<LoadedRate> {
   if (dataDir) {
-    const { activeFile } = await import('./registry.js');
     const f = activeFile(dataDir);
     if (existsSync(f)) return { session: await loadModel('onnx', f), source: 'registry', file: f };
   }

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Db } from '../../db/db.js';
 import { YachayError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { loadModel } from '../runtime.js';
 import { predictRows } from './predict.js';
+import { activeFile, modelDir } from './files.js';
 import type { EncodeRow } from './sweep.js';
 import { evaluate } from './train.js';
 import type { RateMetrics } from './train.js';
@@ -48,13 +49,7 @@ export interface Candidate {
 
 const MODEL = 'rate';
 
-export function modelDir(dataDir: string): string {
-  return join(resolve(dataDir), 'models', MODEL);
-}
-
-export function activeFile(dataDir: string): string {
-  return join(modelDir(dataDir), 'active.onnx');
-}
+export { activeFile, modelDir };
 
 interface Row {
   id: number; model: string; version: number; file: string | null; blob: Buffer | null; sha256: string | null;

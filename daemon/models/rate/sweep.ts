@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Floors } from '../../config/schema.js';
 import type { NativeKernels } from '../../analysis/native.js';
 import { YachayError } from '../../errors.js';
-import { run } from '../../optimize/ffmpeg.js';
+import { run } from '../../media/run.js';
 import { probe } from '../../optimize/probe.js';
 import { analyse } from '../../optimize/analyse.js';
 import { findShots } from '../../optimize/shots.js';
