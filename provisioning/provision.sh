@@ -157,6 +157,9 @@ if [ -z "$BUNDLE" ]; then
   [ -f "$checkout/package.json" ] && [ -f "$checkout/provisioning/bundle.sh" ] ||
     die "sin --bundle, esta copia no es el código de Yachay / without --bundle this is not a Yachay checkout" "provision.sh --bundle yachay-<version>-linux-<arch>.tar.gz"
   version=${YACHAY_VERSION:-$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$checkout/package.json" | head -1)}
+  # an unpacked bundle (its VERSION file and production node_modules) installs itself as it is
+  unpacked=0
+  if [ -f "$checkout/VERSION" ] && [ -d "$checkout/node_modules/tsx" ]; then unpacked=1; version=$(head -1 "$checkout/VERSION"); fi
 else
   top=$(set +o pipefail; tar -tzf "$BUNDLE" 2>/dev/null | head -n1)
   top=${top%%/*}
@@ -173,7 +176,9 @@ if [ -f "$ROOT$REL/VERSION" ]; then
     warn "$REL vino de otro paquete con la misma versión: se deja / came from another bundle of the same version: kept (YACHAY_VERSION=… npm run bundle gives a new version)"
   fi
 else
-  if [ -z "$BUNDLE" ]; then
+  if [ -z "$BUNDLE" ] && [ "$unpacked" = 1 ]; then
+    say "  desde el paquete desempacado / from the unpacked bundle $checkout"
+  elif [ -z "$BUNDLE" ]; then
     say "  sin --bundle: preparo la aplicación desde $checkout / preparing the app from this checkout (online)"
     if grep -q -- '--profile' "$checkout/provisioning/setup-dev.sh" 2>/dev/null; then
       bash "$checkout/provisioning/setup-dev.sh" --profile box
@@ -185,9 +190,10 @@ else
   fi
   unpack=$(mktemp -d "$ROOT/opt/yachay/releases/.unpack-XXXXXX")
   trap 'rm -rf "$SCRATCH" "$unpack" ${made:+"$made"}' EXIT
-  tar -xzf "$BUNDLE" -C "$unpack" --no-same-owner
+  if [ -n "$BUNDLE" ]; then tar -xzf "$BUNDLE" -C "$unpack" --no-same-owner
+  else cp -a "$checkout" "$unpack/yachay-$version"; fi
   [ -f "$unpack/yachay-$version/VERSION" ] || die "$BUNDLE no trae yachay-$version/VERSION / lacks it" "npm run bundle"
-  sha256sum < "$BUNDLE" | cut -d' ' -f1 > "$unpack/yachay-$version/.bundle-sha256"
+  [ -z "$BUNDLE" ] || sha256sum < "$BUNDLE" | cut -d' ' -f1 > "$unpack/yachay-$version/.bundle-sha256"
   # the app is root's and read-only for the box: a compromised box cannot rewrite its own code
   chown -R 0:0 "$unpack/yachay-$version"
   chmod -R go-w "$unpack/yachay-$version"

@@ -133,6 +133,11 @@ after=$(listing)
 if [ "$before" = "$after" ]; then ok "the tree is identical after the second run ($(wc -l <<<"$after") entries: modes, owners, sizes, mtimes)"
 else not_ok "the tree is identical after the second run" "$(diff <(echo "$before") <(echo "$after") | head -5 | tr '\n' ' ')"; fi
 
+# the copy of provision.sh inside the installed release (what a technician finds on the box) agrees
+bash "$root/opt/yachay/current/provisioning/provision.sh" --root "$root" --no-apt "${ARGS[@]}" > "$work/run2b.log" 2>&1; rc=$?
+equal "the installed release's own provision.sh: exit 0" "$rc" 0
+check "…and 0 changes" grep -qx '  Cambios / changes: 0' "$work/run2b.log"
+
 # ---- the installed box starts offline from the bundle, as its unit would start it ------------
 # (no systemd in a chroot: the technician's `yachay start`, as the yachay user, with /proc bound)
 mount --bind /proc "$root/proc" && mounted=1
