@@ -28,6 +28,9 @@ import { verifyModels } from './models/manifest.js';
 import { recordEncodes } from './models/rate/store.js';
 import { SyncAgent, VERSION } from './sync/agent.js';
 import { syncRoutes } from './sync/routes.js';
+import { UpdateService } from './update/service.js';
+import { releaseTopic } from './update/manifest.js';
+import { normalizeArch } from './update/version.js';
 
 /**
  * The edge role's composition root: builds every service of a school box on one database and
@@ -45,11 +48,15 @@ export interface Edge {
   setup: SetupToken;
   /** enrollment, bridge to the hub, sync engine (issue 9) */
   sync: SyncAgent;
+  /** signed releases from the hub (issue 11 item 7) */
+  update: UpdateService;
 }
 
 export interface EdgeOptions {
   /** `start --enroll CODE`: exchanged once with the hub (cfg.sync.hub) */
   enrollCode?: string | undefined;
+  /** asked by the updater after switching `current`: stop and exit so the supervisor starts it */
+  restart?: ((why: string) => void) | undefined;
 }
 
 export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOptions = {}): Promise<Edge> {
@@ -67,8 +74,10 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
   const queue = new JobQueue(db, { maxAttempts: cfg.jobs.maxAttempts });
   // enrollment first: a refused code stops the start here; the enrolled school names the topics
   let broker: BrokerService | undefined;
+  let update: UpdateService | undefined;
   const sync = new SyncAgent({
     cfg: cfg.sync, paths, db, lessons, log: log.child({ svc: 'sync' }), version: VERSION, enrollCode: opts.enrollCode,
+    release: cfg.update.enabled ? { topic: releaseTopic(normalizeArch(cfg.update.arch || process.arch)), offer: (p) => update?.offer(p) } : undefined,
     publishLocal: async (topic, payload, o) => { if (broker?.healthy()) await broker.publish(topic, payload, o); },
   });
   try { await sync.prepare(); } catch (err) { await dbSvc.stop(); throw err; }
@@ -143,12 +152,18 @@ export async function buildEdge(cfg: Readonly<Config>, log: Logger, opts: EdgeOp
       return { lessonId: lesson.id };
     },
   });
+  update = new UpdateService({
+    cfg: cfg.update, dataDir: paths.root, db, agent: sync, queue, uploads: paths.uploads, hubKeyFile: paths.hubKey,
+    healthUrl: () => `${http.url}/health`, log: log.child({ svc: 'update' }),
+    restart: (why) => { if (opts.restart) opts.restart(why); else log.warn({ why }, 'restart asked, but this box has no supervisor hook: restart it by hand'); },
+  });
   // the sync after the broker (it relays into it), before HTTP (whose routes show its state)
   // abandoned uploads and unused recordings: swept at start and hourly, beside everything else
   const janitor = new JanitorService({ db, paths, log: log.child({ svc: 'janitor' }) });
-  const services: Service[] = [dbSvc, janitor, governor, broker, sync, worker, http];
+  // the updater last: it judges a new release by the /health of everything before it
+  const services: Service[] = [dbSvc, janitor, governor, broker, sync, worker, http, update];
   app = new App(services, log, cfg.shutdown.serviceMs);
-  return { app, http, broker, worker, lessons, queue, users, setup, sync };
+  return { app, http, broker, worker, lessons, queue, users, setup, sync, update };
 }
 
 /** First start with an empty catalog: queue the bundled sample lecture so a newcomer sees a lesson. */

@@ -77,13 +77,18 @@ export const ERRORS = {
   YCH_HTTP_DISK_FULL: { exit: 74, status: 507, hint: 'free space on the box: delete old lessons or ask the admin' },
   YCH_HTTP_UPLOAD_BUSY: { exit: 75, status: 409, hint: 'the upload continues on its other connection: close the other tab, or wait' },
   YCH_HTTP_STOPPING: { exit: 75, status: 503, hint: 'wait for the box to come back; the upload resumes where it stopped' },
-  YCH_HTTP_NOT_MEDIA: { exit: 65, status: 415, hint: 'give a video or audio file (mp4, mov, mkv, webm, wav, avi, ogg, mp3, flac)' },
+  YCH_HTTP_NOT_MEDIA: { exit: 65, status: 415, hint: 'give a video or audio file (mp4, mov, mkv, webm, avi, wav, ogg, mp3, aac, flac, mpg, ts)' },
   YCH_HTTP_LENGTH_REQUIRED: { exit: 64, status: 411, hint: 'the uploader must send Upload-Length: reload the page and upload again' },
   YCH_HTTP_EMPTY: { exit: 65, status: 400, hint: 'the recording is empty: record again' },
   YCH_HTTP_OFFSET_MISMATCH: { exit: 75, status: 409, hint: 'the uploader resumes from the offset the box names; reload the page if it does not' },
   YCH_HTTP_NOT_ENROLLED: { exit: 78, status: 409, hint: 'enroll the box first: `yachay start --hub URL --enroll CODE`' },
-  YCH_HTTP_BAD_TITLE: { exit: 64, status: 400, hint: 'give a title of 1 to 200 characters' },
-  YCH_HTTP_NOT_FAILED: { exit: 73, status: 409, hint: 'only a lesson whose optimizing failed is retried; reload the list to see its status' },
+  // issue 12 item 1: lesson management
+  YCH_HTTP_BAD_TITLE: { exit: 64, status: 400, hint: 'give the lesson a title of 1 to 200 characters' },
+  YCH_HTTP_NOT_FAILED: { exit: 75, status: 409, hint: 'only a lesson whose optimizing failed is retried; a ready lesson can be re-encoded with more quality' },
+  // issue 11 item 7: signed releases over the sync channel
+  YCH_ERR_UPDATE_SIGNATURE: { exit: 65, hint: 'the release is not signed by this box\'s hub: nothing was installed; publish it again with `yachay hub release`' },
+  YCH_ERR_TAR_MISSING: { exit: 69, hint: 'install tar: `sudo apt-get install -y tar`' },
+  YCH_ERR_UPDATE_BUNDLE: { exit: 65, hint: 'the release bundle is damaged or not one folder yachay-<version>/ with bin/, daemon/ and VERSION: nothing was switched; build it again (`npm run bundle`) and publish it again' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

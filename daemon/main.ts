@@ -36,6 +36,8 @@ Uso / usage:
                                                   / back up the box's state while it runs
   yachay restore --from DIR [--force]             restaura una copia / restore a backup
   yachay check-config                             valida la configuración / validate the config
+  yachay update-guard                             vigila una actualización y vuelve atrás si /health falla
+                                                  / judge an update, roll back if /health stays bad (started by the box)
   yachay hub start --data-dir DIR --http-port N --mqtt-port N [--database URL] [--broker URL]
                                                   el hub central / the central hub (yachay hub --help)
   yachay hub enroll SCHOOL [--name N] [--channels a,b] --data-dir DIR
@@ -43,6 +45,8 @@ Uso / usage:
   yachay hub add FILE --title T [--channel C] --data-dir DIR [--wait]
                                                   publica una lección / publish a lesson (prints its id)
   yachay hub revoke SCHOOL | hub assign SCHOOL LESSON --data-dir DIR
+  yachay hub release BUNDLE.tar.gz --data-dir DIR [--arch arm64]
+                                                  publica una versión firmada para las cajas / publish a signed release to the boxes
   yachay models check|list|train|rollback|collect|export-data|import-data
                                                   modelos del plan / the plan's models (yachay models --help)
 
@@ -163,6 +167,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'check-config':
         process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
         return 0;
+      case 'update-guard': {
+        const { runGuard } = await import('./update/guard.js');
+        const r = await runGuard({ dataDir: cfg.dataDir, log: createLogger(cfg.log.level).child({ svc: 'update-guard' }) });
+        process.stderr.write(`yachay update-guard: ${r}\n`);
+        return 0;
+      }
       case 'optimize': {
         if (rest.length !== 1) throw new YachayError('YCH_ERR_USAGE', 'optimize needs exactly one input file');
         return await runOptimize(cfg, rest[0]!, values, abort.signal);
@@ -287,9 +297,17 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
 
 async function runStart(cfg: Config, signal: AbortSignal, enrollCode?: string): Promise<number> {
   const { buildEdge, seedSample } = await import('./edge.js');
+  const { UPDATE_EXIT_CODE } = await import('./update/service.js');
   const log = createLogger(cfg.log.level);
-  const edge = await buildEdge(cfg, log, { enrollCode });
-  const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  // after switching `current`, the updater asks for a restart: stop in order, exit 75 (see update/service.ts)
+  let restartAsked: string | undefined;
+  let askRestart!: () => void;
+  const restart = new Promise<void>((resolve) => { askRestart = resolve; });
+  const edge = await buildEdge(cfg, log, { enrollCode, restart: (why) => { restartAsked ??= why; askRestart(); } });
+  const stopped = Promise.race([restart, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
+  // the update guard's "restart into current" (update/guard.ts): the same ordered stop, exit 75
+  const onUsr2 = (): void => { restartAsked ??= 'restart asked (SIGUSR2, update guard)'; askRestart(); };
+  process.on('SIGUSR2', onUsr2);
   // a bug that escapes every handler must not leave a half-working box (a broker without a
   // database, a server without a worker): log it, stop in order, and let systemd restart a
   // clean process
@@ -341,10 +359,12 @@ async function runStart(cfg: Config, signal: AbortSignal, enrollCode?: string): 
   // an enrolled box gets its lessons from the hub: no sample encode competing with the sync
   if (!edge.sync.creds) seedSample(edge, cfg, log, signal).catch((err: unknown) => log.warn({ err }, 'sample lesson not queued'));
   await stopped;
-  await edge.app.stop(String(signal.reason?.message ?? 'signal'));
+  if (restartAsked) { clearInterval(watchdog); sd.send(`STOPPING=1\nSTATUS=${restartAsked}`); }
+  await edge.app.stop(restartAsked ?? String(signal.reason?.message ?? 'signal'));
   process.off('uncaughtException', onException);
   process.off('unhandledRejection', onRejection);
-  return edge.app.exitCode;
+  process.off('SIGUSR2', onUsr2);
+  return restartAsked && edge.app.exitCode === 0 ? UPDATE_EXIT_CODE : edge.app.exitCode;
 }
 
 async function runSample(values: Values, signal: AbortSignal): Promise<number> {

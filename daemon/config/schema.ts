@@ -93,6 +93,16 @@ export const configSchema = {
         },
       },
     },
+    update: {
+      type: 'object', additionalProperties: false, default: {},
+      description: 'signed releases from the hub, installed in the sync window and rolled back if unhealthy (issue 11 item 7)',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'install newer releases the hub publishes' },
+        root: { type: 'string', default: '', description: 'folder with releases/ and the current link (/opt/yachay); empty: found from where the program runs' },
+        healthSeconds: { type: 'number', minimum: 1, maximum: 3600, default: 120, description: 'time a new release has to answer /health good before it is rolled back' },
+        arch: { type: 'string', pattern: '^([a-z0-9_]{2,16})?$', default: '', description: 'the release arch to follow (x64, arm64); empty: this machine\'s' },
+      },
+    },
     optimize: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
@@ -152,4 +162,5 @@ export type OptimizeConfig = Config['optimize'];
 export type ModelsConfig = OptimizeConfig['models'];
 export type Floors = OptimizeConfig['floors'];
 export type SyncConfig = Config['sync'];
+export type UpdateConfig = Config['update'];
 export type HubRole = Config['hub']['role'];

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -37,12 +38,17 @@ interface Asset { body: Buffer; gz: Buffer | undefined; type: string; etag: stri
 const require = createRequire(import.meta.url);
 const HERE = (name: string): string => fileURLToPath(new URL(`./player/${name}`, import.meta.url));
 
+/** the page's ES modules (player/js/), served as they are: the browser loads them, no build step */
+export function pageModules(): string[] {
+  return readdirSync(HERE('js')).filter((f) => f.endsWith('.js')).sort().map((f) => `/js/${f}`);
+}
+
 /** [url, file, content type]; vendor files resolved through the packages' own export maps */
 function sources(): Array<[string, string, string]> {
   const js = 'text/javascript; charset=utf-8';
   return [
     ['/', HERE('index.html'), 'text/html; charset=utf-8'],
-    ['/app.js', HERE('app.js'), js],
+    ...pageModules().map((url): [string, string, string] => [url, HERE(url.slice(1)), js]),
     ['/style.css', HERE('style.css'), 'text/css; charset=utf-8'],
     ['/sw.js', HERE('sw.js'), js],
     // UMD build: defines window.Hls; loaded with a classic <script>

@@ -103,7 +103,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             .end('{"error":"YCH_HTTP_BAD_REQUEST","message":"more than one Host header"}');
           return;
         }
-        if (!fast?.serve(req, res)) handler(req, res);
+        // a request with a body goes through Fastify, whose hook times the body; answered here,
+        // Node would go on reading a trickled body for as long as it kept coming
+        const cl = req.headers['content-length'];
+        const body = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
+        if (body || !fast?.serve(req, res)) handler(req, res);
       });
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.requestTimeout = 0;

@@ -42,7 +42,9 @@ export function renderAcl(boxes: BoxCredential[]): string {
     out.push(`user ${b.username}`);
     for (const ch of b.channels) out.push(`topic read yachay/catalog/${ch}/#`);
     out.push(`topic read yachay/${s}/assign/#`, `topic read yachay/${s}/cmd/#`);
-    for (const up of ['status', 'telemetry', 'sync/#', 'request/#', 'usage', 'feedback']) out.push(`topic write yachay/${s}/${up}`);
+    // signed releases for every arch (issue 11 item 7); a box reports its update outcomes
+    out.push('topic read yachay/release/#');
+    for (const up of ['status', 'telemetry', 'sync/#', 'request/#', 'usage', 'feedback', 'update']) out.push(`topic write yachay/${s}/${up}`);
     out.push('');
   }
   return out.join('\n');

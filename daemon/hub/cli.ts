@@ -34,6 +34,10 @@ export const HUB_HELP = `yachay hub — el hub central / the central hub
                                        da de baja la caja de la escuela / cut the school's box off
   yachay hub assign SCHOOL LESSON --data-dir DIR
                                        asigna una lección a una escuela / assign a lesson to a school
+  yachay hub release BUNDLE.tar.gz --data-dir DIR [--arch arm64]
+                                       publica una versión firmada; las cajas la instalan de noche y vuelven
+                                       atrás si /health falla / publish a signed release; boxes install it at
+                                       night and roll back if /health fails
 `;
 
 const OPTIONS = {
@@ -51,6 +55,7 @@ const OPTIONS = {
   wait: { type: 'boolean', default: false },
   name: { type: 'string' },
   channels: { type: 'string' },
+  arch: { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -96,8 +101,16 @@ export async function hubCommand(argv: string[]): Promise<number> {
       });
       case 'add': return await addCommand(dataDir, rest, values);
       case 'assign': return await assignCommand(dataDir, rest);
+      case 'release': {
+        if (rest.length !== 1) throw new YachayError('YCH_ERR_USAGE', 'hub release needs exactly one bundle (yachay-<version>-linux-<arch>.tar.gz)');
+        const { publishRelease } = await import('./release.js');
+        const r = await publishRelease(dataDir, await readHubFile(dataDir), rest[0]!, { arch: values.arch });
+        process.stderr.write(`publicada / published: ${r.manifest.version} (${r.manifest.arch}, ${(r.manifest.size / 1e6).toFixed(1)} MB, sha256 ${r.manifest.sha256.slice(0, 12)}…) en / on ${r.topic}\n`);
+        process.stdout.write(`${r.manifest.version}\n`);
+        return 0;
+      }
       default:
-        throw new YachayError('YCH_ERR_USAGE', `unknown hub command "${cmd}" (start, enroll, add, revoke, assign)`);
+        throw new YachayError('YCH_ERR_USAGE', `unknown hub command "${cmd}" (start, enroll, add, revoke, assign, release)`);
     }
   } catch (err) {
     return report(err);

@@ -17,7 +17,7 @@ export interface CatalogEntry {
   publishedAt: string; manifest: string;
 }
 
-export const UP_TOPICS = ['yachay/+/status', 'yachay/+/telemetry', 'yachay/+/sync/#', 'yachay/+/request/#'];
+export const UP_TOPICS = ['yachay/+/status', 'yachay/+/telemetry', 'yachay/+/sync/#', 'yachay/+/request/#', 'yachay/+/update'];
 const TELEMETRY_KEPT = 2000;
 
 const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
@@ -107,6 +107,15 @@ export class HubMqtt {
         }
         await q('INSERT INTO sync_reports (school, kind, lesson_id, payload) SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM schools WHERE id = $1)',
           [school, sub ?? 'report', id ?? null, m]);
+        return;
+      case 'update':
+        // switching, updated, rolled-back, refused (daemon/update/state.ts): kept with the sync reports
+        if (!m) return;
+        await q('INSERT INTO sync_reports (school, kind, lesson_id, payload) SELECT $1, $2, NULL, $3 WHERE EXISTS (SELECT 1 FROM schools WHERE id = $1)',
+          [school, 'update', m]);
+        if (m.outcome === 'updated' || m.outcome === 'rolled-back') {
+          await q('UPDATE boxes SET last_seen = now(), version = $2 WHERE school = $1', [school, m.outcome === 'updated' ? String(m.to) : String(m.from)]);
+        }
         return;
       case 'request':
         if (!sub) return;

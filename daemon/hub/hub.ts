@@ -49,6 +49,8 @@ export interface HubFile {
   broker: { url: string; username: string; password: string };
   http: string;
   startedAt: string;
+  /** the origin folder (blobs/, manifests/): `hub release` stores bundles there */
+  origin?: string;
 }
 
 export const HUB_FILE = 'hub.json';
@@ -163,7 +165,7 @@ export class Hub {
 
     const file: HubFile = {
       pid: process.pid, database: dbUrl, broker: { url: brokerUrl!, username: HUB_USER, password: mqttPassword },
-      http: this.url, startedAt: new Date().toISOString(),
+      http: this.url, startedAt: new Date().toISOString(), origin,
     };
     await writeFileAtomic(join(dir, HUB_FILE), JSON.stringify(file, null, 1) + '\n', { mode: 0o600 });
     this.wroteFile = true;

@@ -14,7 +14,8 @@ export type { ChildProcess };
  * with it, in the set a second Ctrl-C kills, stderr kept for the error message, and
  * `-progress` lines turned into a callback. The hub's long-lived servers use spawnGroup().
  */
-export type Tool = 'ffmpeg' | 'ffprobe' | 'tesseract' | 'espeak-ng';
+// tar unpacks release bundles for the updater (issue 11 item 7)
+export type Tool = 'ffmpeg' | 'ffprobe' | 'tesseract' | 'espeak-ng' | 'tar';
 
 /** Which catalogue entries a tool's absence and failure map to (their hints name the package). */
 const TOOL_ERRORS: Record<Tool, { missing: ErrorCode; failed: ErrorCode }> = {
@@ -22,6 +23,7 @@ const TOOL_ERRORS: Record<Tool, { missing: ErrorCode; failed: ErrorCode }> = {
   ffprobe: { missing: 'YCH_ERR_FFMPEG_MISSING', failed: 'YCH_ERR_FFMPEG_FAILED' },
   tesseract: { missing: 'YCH_ERR_OCR_MISSING', failed: 'YCH_ERR_OCR_FAILED' },
   'espeak-ng': { missing: 'YCH_ERR_ESPEAK_MISSING', failed: 'YCH_ERR_ESPEAK_FAILED' },
+  tar: { missing: 'YCH_ERR_TAR_MISSING', failed: 'YCH_ERR_UPDATE_BUNDLE' },
 };
 
 export interface RunOptions {

@@ -181,26 +181,59 @@ function letterboxFilters(lb: Letterbox): string {
 const FRAME_BYTES = FACE_SIZE * FACE_SIZE * 3;
 
 /**
+ * A frame whose 128×128 picture differs from the last one the model saw by less than this mean
+ * absolute difference (0–255 per channel) keeps that frame's answer: a slide held for a minute,
+ * a still board or a black gap does not need the model 120 times. A camera's sensor noise alone
+ * lies above it, so filmed people are always looked at.
+ */
+export const STILL_FRAME_DIFF = 1.5;
+/** ... but the model looks again at least this often, so a slow change is never missed */
+export const STILL_RECHECK_S = 10;
+
+/** mean absolute difference of two frames of the same size, 0–255 */
+export function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
+
+/**
  * Detects each frame as it arrives, one at a time (the model is far faster than decoding, so
- * frames never pile up), and keeps the faces in source coordinates.
+ * frames never pile up), and keeps the faces in source coordinates. A frame that hardly differs
+ * from the last one the model saw reuses its answer (bench:long: the model was the largest part
+ * of analysis + models on the hour, mostly on slides).
  */
 class FaceCollector {
   private readonly frames: FaceFrame[] = [];
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
+  private seen: { frame: Uint8Array; t: number; faces: FaceDetection[] } | undefined;
   /** ms spent in the model */
   ms = 0;
+  /** frames the model ran on, and frames that reused a still frame's answer */
+  inferred = 0;
+  reused = 0;
 
   constructor(private readonly session: InferenceSession, private readonly lb: Letterbox, private readonly opts: DecodeOptions) {}
 
   push(t: number, frame: Uint8Array): void {
+    // the feeding decode may reuse its buffer: keep our own copy of what the model will see
+    const own = frame.slice();
     this.chain = this.chain.then(async () => {
       if (this.failure) return;
       try {
+        const last = this.seen;
+        if (last && t - last.t < STILL_RECHECK_S && meanAbsDiff(own, last.frame) < STILL_FRAME_DIFF) {
+          this.reused++;
+          this.frames.push({ t, faces: last.faces });
+          return;
+        }
         const t0 = performance.now();
-        const faces = await detectFaces(this.session, frame, FACE_SIZE, FACE_SIZE, this.opts);
+        const faces = (await detectFaces(this.session, own, FACE_SIZE, FACE_SIZE, this.opts)).map((f) => unletterbox(f, this.lb));
         this.ms += performance.now() - t0;
-        this.frames.push({ t, faces: faces.map((f) => unletterbox(f, this.lb)) });
+        this.inferred++;
+        this.seen = { frame: own, t, faces };
+        this.frames.push({ t, faces });
       } catch (err) {
         this.failure = err;
       }
@@ -228,7 +261,7 @@ function letterboxOf(info: MediaInfo): Letterbox {
  * (the source scaled to fit, black bars); faces come back in source coordinates.
  */
 export function faceTap(session: InferenceSession, info: MediaInfo, opts: DecodeOptions & { fps?: number } = {}): {
-  tap: FrameTap; done: () => Promise<FaceFrame[]>; modelMs: () => number;
+  tap: FrameTap; done: () => Promise<FaceFrame[]>; modelMs: () => number; counts: () => { inferred: number; reused: number };
 } {
   const lb = letterboxOf(info);
   const collector = new FaceCollector(session, lb, opts);
@@ -236,6 +269,7 @@ export function faceTap(session: InferenceSession, info: MediaInfo, opts: Decode
     tap: { fps: opts.fps ?? 2, filters: letterboxFilters(lb), frameBytes: FRAME_BYTES, onFrame: (t, frame) => collector.push(t, frame) },
     done: () => collector.done(),
     modelMs: () => collector.ms,
+    counts: () => ({ inferred: collector.inferred, reused: collector.reused }),
   };
 }
 

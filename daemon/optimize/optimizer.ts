@@ -102,7 +102,10 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     an = await timed('analyse', 0.14, () => analyse(info, kernels, cfg.analysisFps, {
       signal, onProgress: (s) => progress.update(s / info.duration), tap: faces?.tap,
     }));
-    if (faces) faceFrames = { frames: await faces.done(), ms: faces.loadMs + faces.modelMs() };
+    if (faces) {
+      faceFrames = { frames: await faces.done(), ms: faces.loadMs + faces.modelMs() };
+      log.info({ ...faces.counts(), ms: Math.round(faces.modelMs()) }, 'face model: frames looked at, and still frames that kept the last answer');
+    }
   } finally {
     await faces?.dispose();
   }

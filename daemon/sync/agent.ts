@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { CatalogMirror } from './mirror.js';
 import { Outbox } from './outbox.js';
 import { Telemetry } from './telemetry.js';
 import { localClock, parseWindow } from './window.js';
+import { RUNNING_VERSION } from '../update/version.js';
 
 /**
  * The box's whole sync side as one service: enrollment (once), then the bridge to the hub's
@@ -26,10 +26,8 @@ import { localClock, parseWindow } from './window.js';
  * its first enrollment, still starts and serves its lessons; enrollment is retried until it
  * works. Only a refused code stops `start` (prepare() throws it before any service starts).
  */
-/** the version a box reports to the hub (status, telemetry, enrollment) */
-export const VERSION: string = (() => {
-  try { return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
-})();
+/** the version a box reports to the hub (status, telemetry, enrollment): a bundle's VERSION, else package.json's */
+export const VERSION: string = RUNNING_VERSION;
 
 export interface SyncConfigSlice extends SyncSettings {
   hub: string;
@@ -52,6 +50,8 @@ export interface AgentDeps {
   /** reconnect delays of the bridge (tests shorten them) */
   backoff?: { baseMs: number; capMs: number } | undefined;
   enrollRetryMs?: number | undefined;
+  /** the retained release topic to follow, and what to do with its messages (issue 11 item 7) */
+  release?: { topic: string; offer: (payload: Buffer) => void } | undefined;
 }
 
 export class SyncAgent implements Service {
@@ -141,9 +141,11 @@ export class SyncAgent implements Service {
     });
     const bridge = new BridgeService({
       creds, outbox, mirror: this.mirror, version: this.d.version, log: log.child({ svc: 'bridge' }), backoff: this.d.backoff,
+      extraFilters: this.d.release ? [this.d.release.topic] : [],
       relay: (topic, payload, retain) => this.d.publishLocal(topic, payload, { qos: 1, retain }),
-      onDown: (kind, rest) => {
-        if (kind === 'cmd' && rest === 'sync-now') engine.now();
+      onDown: (kind, rest, payload) => {
+        if (kind === 'release') this.d.release?.offer(payload);
+        else if (kind === 'cmd' && rest === 'sync-now') engine.now();
         else if (kind !== 'cmd') engine.wake();
       },
     });

@@ -29,6 +29,8 @@ export interface BridgeDeps {
   log: Logger;
   /** reconnect delays: full jitter over base·2^n, capped (default 1 s … 5 min) */
   backoff?: { baseMs: number; capMs: number };
+  /** more down-filters (the release topic of this box's arch, issue 11 item 7) */
+  extraFilters?: string[] | undefined;
   /** how long a connection attempt may take over a satellite link */
   connectTimeoutMs?: number;
 }
@@ -96,9 +98,11 @@ export class BridgeService implements Service {
     const c = this.client;
     if (!c) return;
     try {
-      // the hub keeps the subscriptions of a persistent session (and queues what came meanwhile)
-      if (!sessionPresent) {
-        const filters = [...this.d.creds.channels.map(topics.catalogFilter), topics.assignFilter(this.d.creds.school), topics.cmdFilter(this.d.creds.school)];
+      // the hub keeps the subscriptions of a persistent session (and queues what came meanwhile);
+      // the extra ones are asked each time: a session made by an older release lacks them
+      const extra = this.d.extraFilters ?? [];
+      if (!sessionPresent || extra.length) {
+        const filters = sessionPresent ? extra : [...this.d.creds.channels.map(topics.catalogFilter), topics.assignFilter(this.d.creds.school), topics.cmdFilter(this.d.creds.school), ...extra];
         const granted = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }])));
         const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
         if (refused.length) this.log.warn({ refused }, 'hub refused subscriptions');
@@ -129,6 +133,8 @@ export class BridgeService implements Service {
     const k = downKind(packet.topic, school);
     if (!k) return; // not ours (the hub's ACL should not have sent it): neither stored nor relayed
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    // a release is for the box itself, not for the school's LAN: kept by the updater, not relayed
+    if (k.kind === 'release') { this.d.onDown?.(k.kind, k.rest, payload); return; }
     let retain = false;
     if (k.kind === 'catalog' || k.kind === 'assign') {
       if (!this.d.mirror.apply(packet.topic, k.kind, k.rest, payload)) {

@@ -12,17 +12,22 @@ export const topics = {
   report: (school: string): string => `yachay/${school}/sync/report`,
   ack: (school: string, id: string): string => `yachay/${school}/sync/ack/${id}`,
   request: (school: string, id: string): string => `yachay/${school}/request/${id}`,
+  /** down, retained: the hub's signed release for one arch (issue 11 item 7) */
+  release: (arch: string): string => `yachay/release/${arch}`,
+  /** up: update outcomes (switching, updated, rolled-back, refused) */
+  update: (school: string): string => `yachay/${school}/update`,
   /** local only: the teacher page's progress bar */
   progress: (school: string): string => `yachay/${school}/sync/progress`,
 } as const;
 
-export type DownKind = 'catalog' | 'assign' | 'cmd';
+export type DownKind = 'catalog' | 'assign' | 'cmd' | 'release';
 
 /** What a message from the hub is, or undefined for a topic this box never subscribed to. */
 export function downKind(topic: string, school: string): { kind: DownKind; rest: string } | undefined {
   const parts = topic.split('/');
   if (parts[0] !== 'yachay') return undefined;
   if (parts[1] === 'catalog' && parts.length === 4) return { kind: 'catalog', rest: parts[3]! };
+  if (parts[1] === 'release' && parts.length === 3) return { kind: 'release', rest: parts[2]! };
   if (parts[1] === school && parts.length === 4 && (parts[2] === 'assign' || parts[2] === 'cmd')) {
     return { kind: parts[2] as DownKind, rest: parts[3]! };
   }
@@ -41,6 +46,7 @@ export function upKind(topic: string, school: string): 'telemetry' | 'other' | '
   const rest = topic.slice(p.length);
   if (rest === 'telemetry') return 'telemetry';
   if (rest === 'usage' || rest === 'feedback' || rest === 'status') return 'other';
+  if (rest === 'update') return 'keep';
   if (/^sync\/[A-Za-z0-9_./-]+$/.test(rest) || /^request\/[A-Za-z0-9_.-]+$/.test(rest)) return 'keep';
   return undefined;
 }

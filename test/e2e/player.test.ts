@@ -27,7 +27,7 @@ const PASSWORD = 'correct horse battery';
 
 interface Summary { duration_s: number; renditions: Array<{ id: string; kbps: number; bytes: number }> }
 
-/** the page's own rounding (app.js mb()) */
+/** the page's own rounding (js/dom.js mb()) */
 function mb(bytes: number): string {
   const v = bytes / 1e6;
   return `${v < 1 ? v.toFixed(2) : v.toFixed(1)} MB`;
@@ -94,8 +94,17 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
     cfg: { host: '127.0.0.1', port: 0, maxUploadMB: 50, loginAttemptsPerMinute: 5, studentsNeedLogin: false },
     log, db, store, lessons, users, health: () => ({ db: true }), setup,
     onUpload: async () => ({ lessonId: 'subida-1' }),
+    // the page's routes as the edge wires them: /api/session says who the cookie is and gives a
+    // teacher a short-lived MQTT credential (the page keeps no password)
+    plugins: [(f, { sessions }) => registerPlayer(f, {
+      school: SCHOOL, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken(),
+      user: (req) => {
+        const u = sessions.of(req)?.user;
+        if (!u) return undefined;
+        return { username: u.username, role: u.role, mqtt: u.role === 'teacher' || u.role === 'admin' ? broker.issueUserToken(u) : null };
+      },
+    })],
   });
-  await registerPlayer(app, { school: SCHOOL, mqttWsPort: broker.ports.ws, studentToken: () => broker.issueStudentToken() });
   await app.listen({ host: '127.0.0.1', port: 0 });
   // the browser's keep-alive sockets must not hold the close open
   closers.push(['http', () => { app.server.closeAllConnections(); return app.close(); }]);
@@ -127,8 +136,8 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   await item.waitFor({ timeout: 10_000 });
   const text = await item.innerText();
   t.match(text, TITLE);
-  t.match(text, `${mb(v0.bytes + opus.bytes)} ahorro / data saver`, 'data-saver MB = v0 + Opus');
-  t.match(text, `${mb(opus.bytes)} solo audio / audio only`, 'audio-only MB');
+  t.match(text, `${mb(v0.bytes + opus.bytes)} ahorro`, 'data-saver MB = v0 + Opus');
+  t.match(text, `${mb(opus.bytes)} solo audio`, 'audio-only MB');
   t.notOk(requested.some((p) => p.startsWith('/media/')), 'no media fetched by the list');
 
   await page.fill('#q', 'zzz');
@@ -246,8 +255,8 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   await job.locator('.job-state', { hasText: 'encode · 42 %' }).waitFor({ timeout: 10_000 });
   t.equal(await job.locator('progress').evaluate((p) => (p as HTMLProgressElement).value), 0.42, 'panel shows the job\'s progress');
   await broker.publish(jobTopic, JSON.stringify({ type: 'job', id: 7, kind: 'optimize', state: 'done', lessonId: 'subida-1' }));
-  await job.locator('.job-state', { hasText: 'Lista / Ready' }).waitFor({ timeout: 10_000 });
-  t.pass('a done job reads "Lista / Ready"');
+  await job.locator('.job-state', { hasText: 'Lista' }).waitFor({ timeout: 10_000 });
+  t.pass('a done job reads "Lista"');
 
   // 10. a student's page follows the class; the teacher opens the lesson and pushes it
   const student = await context.newPage();
@@ -266,10 +275,16 @@ t.test('student plays a lesson, switches to audio only, saves it for offline; a 
   await student.waitForFunction((id) => location.hash === `#/l/${id}`, LESSON, { timeout: 10_000 });
   await student.locator('#lesson-title', { hasText: TITLE }).waitFor();
   t.pass('the teacher\'s push opened the lesson on the student\'s page');
-  // the password stays in memory: nothing in the page's storage
+  // the password is nowhere in the page's storage (page.test.ts searches its memory too)
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
   t.notMatch(stored, PASSWORD, 'password not stored');
   await student.close();
+
+  // the session is the browser's cookie, so every tab shares it: the teacher logs out
+  await page.goto(base + '/#/docente');
+  await page.click('#logout');
+  await page.locator('#login').waitFor({ state: 'visible' });
+  t.equal((await context.cookies(base)).filter((c) => c.httpOnly && c.value).length, 0, 'logging out clears the session cookie');
 
   // 11. first setup: the link the box prints creates the admin, who then gives a teacher an account
   const admin = await context.newPage();

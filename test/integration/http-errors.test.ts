@@ -69,7 +69,7 @@ t.test('the server answers a YachayError with its status, code, message, hint an
   t.equal(bad.statusCode, 401);
   t.match(bad.json(), { error: 'YCH_HTTP_BAD_LOGIN', hint: /yachay users passwd/ });
 
-  const login = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: 'correct horse battery' } });
+  const login = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'maestra', password: 'correct horse battery', bearer: true } });
   const auth = { authorization: `Bearer ${login.json().token as string}` };
   const big = await app.inject({ method: 'POST', url: '/api/uploads', headers: { ...auth, 'upload-length': String(5 * 1024 * 1024) } });
   t.equal(big.statusCode, 413);

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { openDb, type Db } from '../../daemon/db/db.js';
 import { Users } from '../../daemon/users/users.js';
 import type { HttpConfig } from '../../daemon/config/schema.js';
+import { RUNNING_VERSION } from '../../daemon/update/version.js';
 import { buildApp, HttpService, type AppDeps, type Lesson, type LessonSource } from '../../daemon/http/server.js';
 
 // The LAN server end to end: real Fastify (inject() and a real port with fetch), real files
@@ -284,11 +285,11 @@ t.test('/health and /metrics', async (t) => {
   const { url } = await serve(t, f);
   const ok = await fetch(`${url}/health`);
   t.equal(ok.status, 200);
-  t.same(await ok.json(), { ok: true, services: { db: true, worker: true } });
+  t.same(await ok.json(), { ok: true, services: { db: true, worker: true }, version: RUNNING_VERSION });
   f.health.worker = false;
   const bad = await fetch(`${url}/health`);
   t.equal(bad.status, 503);
-  t.same(await bad.json(), { ok: false, services: { db: true, worker: false } });
+  t.same(await bad.json(), { ok: false, services: { db: true, worker: false }, version: RUNNING_VERSION });
 
   await (await fetch(`${url}/api/lessons`)).arrayBuffer();
   const m = await fetch(`${url}/metrics`);

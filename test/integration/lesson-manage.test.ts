@@ -147,6 +147,8 @@ t.test('retry: a dead-lettered lesson shows why, and goes back to the queue with
   t.equal(one.status, 'failed');
   t.match(one.error, /YCH_ERR_INPUT_CORRUPT/, 'the reason is given');
   t.notMatch(one.error, dir, 'without the box\'s folders');
+  const listed = ((await (await fetch(`${edge.http.url}/api/lessons`)).json()) as { lessons: Array<{ id: string; error: string | null }> }).lessons.find((l) => l.id === id);
+  t.equal(listed?.error, one.error, 'the list carries the same reason');
   const dead = edge.queue.list({ state: 'dead' }).find((j) => (j.payload as { lessonId?: string }).lessonId === id)!;
   t.equal(dead.attempts, 1);
 

@@ -177,3 +177,30 @@ t.test('latency with and without XNNPACK (printed, not asserted)', async (t) => 
   }
   t.ok(Math.abs(scores.none! - scores.xnnpack!) < 1e-3, `same top logit: ${scores.none!.toFixed(4)} vs ${scores.xnnpack!.toFixed(4)}`);
 });
+
+// A held slide or a still board does not need the model at every sample: a frame that hardly
+// differs from the last one it saw keeps that answer (bench:long: the face model was most of
+// analysis + models on the hour). A moving face is still looked at in every frame.
+t.test('still frames reuse the last answer; moving ones are each looked at; a long still is rechecked', async (t) => {
+  const dir = t.testdir();
+  const still = join(dir, 'still.mp4');
+  // a still portrait for 30 s (the astronaut photo, looped), at the tap's 2 fps: 60 frames
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-loop', '1', '-i', ASTRONAUT, '-t', '30', '-r', '10',
+    '-vf', 'scale=320:320,format=yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '0', still]);
+  const info = await probe(still);
+  const faces = faceTap(session, info, { fps: 2 });
+  await analyseVideo(info, loadNative(), 5, { tap: faces.tap });
+  const frames = await faces.done();
+  const { inferred, reused } = faces.counts();
+  t.equal(frames.length, inferred + reused, `every frame has an answer (${frames.length})`);
+  t.ok(frames.length >= 58, `${frames.length} frames`);
+  t.ok(frames.every((f) => f.faces.length === 1), 'the face is in every frame, looked at or kept');
+  t.ok(inferred >= 3 && inferred <= 5, `the model ran ${inferred} times: once, then every ${10} s`);
+
+  const moving = panClip(dir);
+  const info2 = await probe(moving);
+  const faces2 = faceTap(session, info2, { fps: 2 });
+  await analyseVideo(info2, loadNative(), 5, { tap: faces2.tap });
+  const frames2 = await faces2.done();
+  t.equal(faces2.counts().reused, 0, `a panned, zoomed face is looked at in each of its ${frames2.length} frames`);
+});

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -20,6 +20,8 @@ const WINDOW = 500;
 async function server(t: Test): Promise<{ svc: HttpService; port: number; auth: string; uploads: string; clip: Buffer }> {
   const dir = t.testdir();
   const clip = readFileSync(makeClip(dir, 'clip', { seconds: 2, width: 160, height: 90 }));
+  mkdirSync(join(dir, 'store', 'les1', 'v0'), { recursive: true });
+  writeFileSync(join(dir, 'store', 'les1', 'v0', 'seg_00000.m4s'), 'segment');
   const db = openDb(join(dir, 'yachay.db'));
   t.teardown(() => db.close());
   const users = new Users(db);
@@ -97,4 +99,14 @@ t.test('a refused upload, or a look-alike URL, is held to a timeout too', async 
   t.ok(lookAlike.closed && lookAlike.ms < 4 * WINDOW, `a URL that only starts like the upload's gets the body timeout (${lookAlike.ms} ms)`);
   const patch = await trickle(port, `PATCH /api/uploads/${'a'.repeat(32)} HTTP/1.1\r\nHost: x\r\nUpload-Offset: 0\r\nContent-Length: 100000\r\n\r\n`, junk, 100);
   t.ok(patch.closed && patch.ms < 4 * WINDOW, `PATCH on an upload too (${patch.ms} ms)`);
+});
+
+t.test('a media request that carries a trickled body is held to the body timeout too', async (t) => {
+  const { port, svc } = await server(t);
+  const seg = '/media/les1/v0/seg_00000.m4s';
+  t.equal((await fetch(`${svc.url}${seg}`)).status, 200, 'the segment is now in memory (the fast path answers it)');
+  const junk = Array.from({ length: 100 }, () => Buffer.from('x'));
+  const r = await trickle(port, `GET ${seg} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n`, junk, 100);
+  t.match(r.text, /^HTTP\/1\.1 200 /, 'answered');
+  t.ok(r.closed && r.ms < 4 * WINDOW, `and the socket closed after ${r.ms} ms instead of reading the body a byte at a time`);
 });

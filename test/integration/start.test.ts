@@ -22,7 +22,7 @@ t.test('yachay start serves, reports health and stops cleanly on SIGTERM', async
   const health = await fetch(`${url}/health`);
   t.equal(health.status, 200);
   const body = await health.json() as { ok: boolean; services: Record<string, boolean> };
-  t.same(body.services, { db: true, janitor: true, governor: true, broker: true, sync: true, worker: true, http: true });
+  t.same(body.services, { db: true, janitor: true, governor: true, broker: true, sync: true, worker: true, http: true, update: true });
   const lessons = await fetch(`${url}/api/lessons`);
   t.equal(lessons.status, 200);
   t.match(err, /no admin yet/, 'tells the technician how to create the first admin');

@@ -83,7 +83,7 @@ t.test('hub unreachable: lessons stay, the catalog is served from the mirror, a 
   t.ok(st.body.outbox.rows >= 1, 'the request waits in the outbox');
   t.equal((await api(edge, '/api/catalog/hub')).body.lessons.find((l: { id: string }) => l.id === 'mas').requested, true);
   t.equal((await api(edge, '/api/sync/now', { method: 'POST' })).status, 401, 'sync now needs an admin');
-  const page = await (await fetch(`${edge.http.url}/app.js`)).text();
-  t.match(page, /Pedir \/ Request/, 'the teacher page has the request button');
+  const page = await (await fetch(`${edge.http.url}/js/hub.js`)).text();
+  t.match(page, /hub\.request/, 'the teacher page has the request button');
   t.match(page, /\/api\/requests\//);
 });

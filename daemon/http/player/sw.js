@@ -1,23 +1,35 @@
+// @ts-check
 // Service worker: lets a downloaded lesson play without the school's Wi-Fi.
 // /media/…: answered from a lesson cache when the file was downloaded, else from the network.
 // The page itself: network first (updates arrive at once), the saved copy when offline.
 
-const SHELL = 'yachay-shell-v1';
-const SHELL_URLS = ['/', '/app.js', '/style.css', '/vendor/hls.js'];
+// v2: the page became ES modules under /js/ (test/unit/http/player-page.test.ts checks this
+// list against what the box serves: a module missing here would break the page offline)
+const SHELL = 'yachay-shell-v2';
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+const SHELL_URLS = [
+  '/', '/style.css', '/vendor/hls.js',
+  '/js/api.js', '/js/costs.js', '/js/dom.js', '/js/hub.js', '/js/i18n.js', '/js/list.js', '/js/live.js',
+  '/js/main.js', '/js/manage.js', '/js/misses.js', '/js/offline.js', '/js/player.js', '/js/state.js',
+  '/js/strings.js', '/js/teacher.js', '/js/upload.js', '/js/vendor.js',
+];
 
-self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(SHELL).then((c) => c.addAll(SHELL_URLS)).then(() => self.skipWaiting()));
+sw.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(SHELL).then((c) => c.addAll(SHELL_URLS)).then(() => sw.skipWaiting()));
 });
 
-self.addEventListener('activate', (event) => {
-  event.waitUntil(self.clients.claim());
+sw.addEventListener('activate', (event) => {
+  // the old shell (v1: one app.js) would otherwise stay on the phone for good
+  event.waitUntil(caches.keys()
+    .then((names) => Promise.all(names.filter((n) => n.startsWith('yachay-shell-') && n !== SHELL).map((n) => caches.delete(n))))
+    .then(() => sw.clients.claim()));
 });
 
-self.addEventListener('fetch', (event) => {
+sw.addEventListener('fetch', (event) => {
   const req = event.request;
   if (req.method !== 'GET') return;
   const url = new URL(req.url);
-  if (url.origin !== self.location.origin) return;
+  if (url.origin !== sw.location.origin) return;
   if (url.pathname.startsWith('/media/')) {
     event.respondWith(caches.match(req, { ignoreVary: true }).then((hit) => hit || fetch(req)));
     return;

@@ -4,7 +4,9 @@ import type { HttpConfig } from '../../config/schema.js';
 import type { Role, User, Users } from '../../users/users.js';
 import type { SetupToken } from '../../users/setup-token.js';
 import { YachayError } from '../../errors.js';
+import { withoutPaths } from '../../jobs/public-event.js';
 import { LoginLimiter, SESSION_COOKIE, Sessions } from './common.js';
+import { RUNNING_VERSION } from '../../update/version.js';
 import { HashBusyError } from '../../users/hash-gate.js';
 
 /** A published or pending lesson as the catalog gives it (daemon/catalog/lessons.ts). */
@@ -80,6 +82,8 @@ export function lessonView(l: Lesson): Record<string, unknown> {
     id: l.id,
     title: l.title,
     status: l.status,
+    // why its job failed (or why a re-encode did), for the teacher; without the box's folders
+    error: l.error ? withoutPaths(l.error) : null,
     durationS: l.durationS ?? null,
     playlist: l.status === 'ready' ? `/media/${encodeURIComponent(l.id)}/master.m3u8` : null,
     renditions: (l.renditions ?? []).map((r) => ({ id: r.id, kbps: r.kbps, bytes: r.bytes })),
@@ -128,7 +132,8 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
   app.get('/health', async (_req, reply) => {
     const services = opts.health();
     const ok = Object.values(services).every(Boolean);
-    return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok, services });
+    // the version lets the update guard tell the new release from anything else on the port
+    return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok, services, version: RUNNING_VERSION });
   });
 
   // login counts and traffic are for the box's own Prometheus (loopback) and its operators

@@ -18,13 +18,15 @@ import { YachayError } from '../../errors.js';
  *                                      the dead letter (status 'failed', or a re-encode that died);
  *                                      409 YCH_HTTP_NOT_FAILED otherwise, 410 YCH_HTTP_NO_SOURCE
  *                                      when its recording is gone. MQTT change "retry"
- *   GET    /api/lessons/:id          → lessonView plus `error` (why the job failed, without the
- *                                      box's paths), `floors` (per measure: checks, passed, lowest
- *                                      value, floor) and `dataUse` (bytes, kb/s, MB per minute per
- *                                      rendition; MB per minute of the data-saver mix)
+ *   GET    /api/lessons/:id          → the list's lessonView (which carries `status` and `error`:
+ *                                      why the job failed, without the box's paths) plus `floors`
+ *                                      (per measure: checks, passed, lowest value, floor) and
+ *                                      `dataUse` (bytes, kb/s, MB per minute per rendition; MB per
+ *                                      minute of the data-saver mix)
  *
  * 401 without a session, 403 for other roles, 404 for an unknown lesson, 503 on a server with no
- * catalog writer (a bare HTTP server in tests).
+ * catalog writer (a bare HTTP server in tests). DELETE and retry take no body: send none, or `{}`
+ * when the request says `Content-Type: application/json` (Fastify refuses an empty JSON body).
  */
 export interface LessonManager {
   /** false: no such lesson */
@@ -86,7 +88,6 @@ export function dataUseOf(l: Lesson): { renditions: Array<{ id: string; bytes: n
 export function lessonDetail(l: Lesson, report: unknown): Record<string, unknown> {
   return {
     ...lessonView(l),
-    error: l.error ? withoutPaths(l.error) : null,
     floors: floorsOf(report),
     dataUse: dataUseOf(l),
   };

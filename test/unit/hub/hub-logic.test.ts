@@ -38,9 +38,10 @@ t.test('ACL: each box reads its channels and school, writes its up-topics; the h
   const block = acl.split('user box-esc-a\n')[1]!.trim().split('\n');
   t.same(block, [
     'topic read yachay/catalog/primaria/#', 'topic read yachay/catalog/ciencia/#',
-    'topic read yachay/esc-a/assign/#', 'topic read yachay/esc-a/cmd/#',
+    'topic read yachay/esc-a/assign/#', 'topic read yachay/esc-a/cmd/#', 'topic read yachay/release/#',
     'topic write yachay/esc-a/status', 'topic write yachay/esc-a/telemetry', 'topic write yachay/esc-a/sync/#',
     'topic write yachay/esc-a/request/#', 'topic write yachay/esc-a/usage', 'topic write yachay/esc-a/feedback',
+    'topic write yachay/esc-a/update',
   ]);
   t.match(acl, /user hub\ntopic readwrite #/);
   t.notMatch(acl, /pattern|readwrite yachay/, 'no box gets readwrite');
