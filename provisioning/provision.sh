@@ -150,6 +150,16 @@ else
   fi
 fi
 
+# ---- the box's user (first: the release and the data belong to it) ------------------------------
+step "usuario / user"
+if [ -n "$(id_in_root passwd yachay)" ]; then same "usuario / user yachay"
+else
+  useradd ${ROOT:+--root "$ROOT"} --system --user-group --home-dir "$DATA_DIR" --no-create-home \
+    --shell /usr/sbin/nologin --comment 'Yachay school box' yachay
+  changed "usuario de sistema / system user yachay"
+fi
+Y_UID=$(id_in_root passwd yachay) Y_GID=$(id_in_root group yachay)
+
 # ---- the release: from the bundle, or a bundle made from this checkout ----------------------
 step "aplicación / application"
 if [ -z "$BUNDLE" ]; then
@@ -167,8 +177,10 @@ else
   version=${top#yachay-}
 fi
 [[ $version =~ ^[0-9A-Za-z][0-9A-Za-z.+_-]*$ ]] || die "versión ilegible / unreadable version \"$version\""
-ensure_dir /opt/yachay 0755 0 0
-ensure_dir /opt/yachay/releases 0755 0 0
+# the box updates itself (daemon/update/): it unpacks new releases here, switches `current` and
+# `previous`, and prunes old releases, so the folders and the releases are its own
+ensure_dir /opt/yachay 0755 "$Y_UID" "$Y_GID"
+ensure_dir /opt/yachay/releases 0755 "$Y_UID" "$Y_GID"
 REL=/opt/yachay/releases/$version
 if [ -f "$ROOT$REL/VERSION" ]; then
   same "$REL"
@@ -194,8 +206,8 @@ else
   else cp -a "$checkout" "$unpack/yachay-$version"; fi
   [ -f "$unpack/yachay-$version/VERSION" ] || die "$BUNDLE no trae yachay-$version/VERSION / lacks it" "npm run bundle"
   [ -z "$BUNDLE" ] || sha256sum < "$BUNDLE" | cut -d' ' -f1 > "$unpack/yachay-$version/.bundle-sha256"
-  # the app is root's and read-only for the box: a compromised box cannot rewrite its own code
-  chown -R 0:0 "$unpack/yachay-$version"
+  # owned like the releases the updater unpacks, so it can prune this one after a later update
+  chown -R "$Y_UID:$Y_GID" "$unpack/yachay-$version"
   chmod -R go-w "$unpack/yachay-$version"
   mv -T "$unpack/yachay-$version" "$ROOT$REL"
   rm -rf "$unpack" ${made:+"$made"}
@@ -213,14 +225,7 @@ node_major=$(in_root "$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/nul
 [ "$node_major" -ge 20 ] || die "Node.js $node_major es viejo / is too old" "Node.js 20 or newer, or a bundle with node/"
 
 # ---- user and folders -------------------------------------------------------------------
-step "usuario y carpetas / user and folders"
-if [ -n "$(id_in_root passwd yachay)" ]; then same "usuario / user yachay"
-else
-  useradd ${ROOT:+--root "$ROOT"} --system --user-group --home-dir "$DATA_DIR" --no-create-home \
-    --shell /usr/sbin/nologin --comment 'Yachay school box' yachay
-  changed "usuario de sistema / system user yachay"
-fi
-Y_UID=$(id_in_root passwd yachay) Y_GID=$(id_in_root group yachay)
+step "carpetas / folders"
 ensure_dir /etc/yachay 0750 0 "$Y_GID"
 
 # an external SSD: mounted by UUID (a device name changes with the USB port it is plugged into)
@@ -317,9 +322,14 @@ UNIT_DIR=/etc/systemd/system
 units_changed=0
 if [ "$MODE" = systemd ]; then
   step "systemd"
-  for u in yachay.service yachay-backup.service yachay-backup.timer; do
+  UNITS=(yachay.service yachay-backup.service yachay-backup.timer)
+  # the update guard (rolls back a release whose /health stays bad) came with the updater
+  [ -f "$ROOT$REL/systemd/yachay-update-guard.path" ] && UNITS+=(yachay-update-guard.service yachay-update-guard.path)
+  for u in "${UNITS[@]}"; do
     if install_text "$UNIT_DIR/$u" 0644 0 0 < "$ROOT$REL/systemd/$u"; then units_changed=1; else same "$UNIT_DIR/$u"; fi
   done
+  ENABLE=(multi-user.target.wants/yachay.service timers.target.wants/yachay-backup.timer)
+  [[ " ${UNITS[*]} " == *' yachay-update-guard.path '* ]] && ENABLE+=(multi-user.target.wants/yachay-update-guard.path)
   # what only some boxes need goes to a drop-in, so the shipped unit stays the one that is checked
   dropin='' unit_part=''
   if [ "$DATA_DIR" != /var/lib/yachay ]; then
@@ -339,13 +349,15 @@ if [ "$MODE" = systemd ]; then
   fi
   if [ "$SYSTEMD" = 1 ]; then
     [ "$units_changed" = 0 ] || systemctl daemon-reload
-    for u in yachay.service yachay-backup.timer; do
+    for w in "${ENABLE[@]}"; do
+      u=${w#*/}
       systemctl is-enabled -q "$u" 2>/dev/null || { systemctl enable -q "$u"; changed "$u activado / enabled"; }
     done
   else
     # no systemd running here (chroot, SD card): the links `systemctl enable` would make
-    ensure_link "$UNIT_DIR/multi-user.target.wants/yachay.service" "$UNIT_DIR/yachay.service" || same "$UNIT_DIR/multi-user.target.wants/yachay.service"
-    ensure_link "$UNIT_DIR/timers.target.wants/yachay-backup.timer" "$UNIT_DIR/yachay-backup.timer" || same "$UNIT_DIR/timers.target.wants/yachay-backup.timer"
+    for w in "${ENABLE[@]}"; do
+      ensure_link "$UNIT_DIR/$w" "$UNIT_DIR/${w#*/}" || same "$UNIT_DIR/$w"
+    done
   fi
   remove_path /var/lib/rancher/k3s/server/manifests/yachay-edge.yaml
 else
@@ -359,6 +371,7 @@ else
     systemctl disable -q --now yachay.service; changed "yachay.service desactivado / disabled (k3s runs the box)"
   fi
   remove_path "$UNIT_DIR/multi-user.target.wants/yachay.service"
+  remove_path "$UNIT_DIR/multi-user.target.wants/yachay-update-guard.path"
   if [ -z "$ROOT" ] && command -v k3s >/dev/null; then
     k3s kubectl apply -f "$K3S_DIR/yachay-edge.yaml" | sed 's/^/  k3s: /'
   else

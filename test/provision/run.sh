@@ -90,7 +90,10 @@ equal "the host's /etc/passwd is untouched" "$(sha256sum < /etc/passwd)" "$host_
 
 mode() { stat -c '%a %u:%g' "$root$1" 2>/dev/null; }
 equal "/opt/yachay/current → releases/$version" "$(readlink "$root/opt/yachay/current")" "releases/$version"
-equal "release is root's, not writable by the box" "$(mode "/opt/yachay/releases/$version")" "755 0:0"
+# the box updates itself: it unpacks into releases/, switches the links and prunes old releases
+equal "/opt/yachay is the box's (its updater switches current there)" "$(mode /opt/yachay)" "755 $uid:$gid"
+equal "/opt/yachay/releases" "$(mode /opt/yachay/releases)" "755 $uid:$gid"
+equal "the release is the box's, like those the updater unpacks" "$(mode "/opt/yachay/releases/$version")" "755 $uid:$gid"
 check "release has VERSION, bin, daemon, models, addons, node_modules, systemd, provisioning" bash -c \
   "cd '$root/opt/yachay/releases/$version' && test -f VERSION -a -x bin/yachay.mjs -a -d daemon -a -d models -a -f native/build/Release/yachay_sys.node -a -d node_modules/tsx -a -d systemd -a -x provisioning/provision.sh -a -f package-lock.json"
 check "no dev-only package in the bundle (tap, typescript)" bash -c "! test -e '$root/opt/yachay/releases/$version/node_modules/tap' -o -e '$root/opt/yachay/releases/$version/node_modules/typescript'"
@@ -105,12 +108,13 @@ equal "hostname for yachay.local" "$(cat "$root/etc/hostname")" yachay
 check "/etc/hosts names the box" grep -qP '^127\.0\.1\.1\tyachay$' "$root/etc/hosts"
 check "avahi advertises the web page on the port" grep -q '<port>8088</port>' "$root/etc/avahi/services/yachay.service"
 
-for u in yachay.service yachay-backup.service yachay-backup.timer; do
+for u in yachay.service yachay-backup.service yachay-backup.timer yachay-update-guard.service yachay-update-guard.path; do
   check "$u installed as shipped" cmp "$root/etc/systemd/system/$u" "systemd/$u"
 done
 equal "yachay.service enabled (wants link)" "$(readlink "$root/etc/systemd/system/multi-user.target.wants/yachay.service")" /etc/systemd/system/yachay.service
+equal "update guard watching (wants link)" "$(readlink "$root/etc/systemd/system/multi-user.target.wants/yachay-update-guard.path")" /etc/systemd/system/yachay-update-guard.path
 equal "backup timer enabled (wants link)" "$(readlink "$root/etc/systemd/system/timers.target.wants/yachay-backup.timer")" /etc/systemd/system/yachay-backup.timer
-verify=$(systemd-analyze verify --root="$root" /etc/systemd/system/yachay.service /etc/systemd/system/yachay-backup.service /etc/systemd/system/yachay-backup.timer 2>&1); rc=$?
+verify=$(cd "$root/etc/systemd/system" && systemd-analyze verify --root="$root" $(printf '/etc/systemd/system/%s ' yachay.service yachay-backup.service yachay-backup.timer yachay-update-guard.service yachay-update-guard.path) 2>&1); rc=$?
 equal "systemd-analyze verify --root: no complaint${verify:+ ($verify)}" "$rc:$verify" "0:"
 
 cfg=$(chroot "$root" env -i PATH=/usr/bin:/bin YACHAY_CONFIG=/etc/yachay/config.json /opt/yachay/current/node/bin/node /opt/yachay/current/bin/yachay.mjs check-config 2>&1); rc=$?
