@@ -83,6 +83,16 @@ export const configSchema = {
         telemetryMinutes: { type: 'number', minimum: 0.01, maximum: 1440, default: 10, description: 'how often the box reports its health to the hub' },
       },
     },
+    hub: {
+      type: 'object', additionalProperties: false, default: {},
+      description: '`yachay hub start` only (issue 11): what this hub replica does',
+      properties: {
+        role: {
+          type: 'string', enum: ['all', 'api', 'worker'], default: 'all',
+          description: 'all: one hub does everything; api: HTTP, enrollment and MQTT, no encodes; worker: encodes only (needs --database and --broker), HTTP just /health and /metrics. k3s/overlays/hub sets it as YACHAY_HUB_ROLE',
+        },
+      },
+    },
     update: {
       type: 'object', additionalProperties: false, default: {},
       description: 'signed releases from the hub, installed in the sync window and rolled back if unhealthy (issue 11 item 7)',
@@ -162,3 +172,4 @@ export type Floors = OptimizeConfig['floors'];
 export type SyncConfig = Config['sync'];
 export type UpdateConfig = Config['update'];
 export type FeedbackConfig = Config['feedback'];
+export type HubRole = Config['hub']['role'];

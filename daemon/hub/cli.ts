@@ -123,7 +123,7 @@ async function startCommand(dataDir: string, values: Values): Promise<number> {
   const hub = new Hub({
     dataDir, httpPort: port(values['http-port'], '--http-port'), mqttPort: port(values['mqtt-port'], '--mqtt-port'),
     bind: values.bind ?? '127.0.0.1', database: values.database, broker: values.broker, publicMqttUrl: values['public-mqtt'], origin: values.origin,
-    optimize: cfg.optimize,
+    optimize: cfg.optimize, role: cfg.hub.role,
   }, log.child({ svc: 'hub' }));
   let signals = 0;
   let stopped!: (why: string) => void;

@@ -29,6 +29,8 @@ export interface HubHttpDeps {
   health(): Record<string, unknown>;
   log: Logger;
   enrollPerMinute?: number;
+  /** false on a worker replica: /health and /metrics only, no enrollment, fleet or origin */
+  publicRoutes?: boolean;
 }
 
 function hostOnly(host: string): string {
@@ -46,6 +48,12 @@ export async function buildHubHttp(d: HubHttpDeps): Promise<FastifyInstance> {
     try { await d.pool.query('SELECT 1'); } catch { database = false; }
     return reply.code(database ? 200 : 503).send({ ok: database, role: 'hub', database, ...d.health() });
   });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', d.metrics.registry.contentType);
+    return d.metrics.registry.metrics();
+  });
+  if (d.publicRoutes === false) { setErrorHandler(app, d.log); return app; }
 
   app.post('/api/enroll', async (req, reply) => {
     if (!limiter.allow(req.ip)) {
@@ -76,11 +84,6 @@ export async function buildHubHttp(d: HubHttpDeps): Promise<FastifyInstance> {
 
   app.get('/api/fleet', async () => fleet(d.pool));
 
-  app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', d.metrics.registry.contentType);
-    return d.metrics.registry.metrics();
-  });
-
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(FLEET_PAGE));
 
   // the origin: only these two folders, no listing, no dotfiles; Range, ETag and Content-Length from @fastify/send
@@ -93,14 +96,18 @@ export async function buildHubHttp(d: HubHttpDeps): Promise<FastifyInstance> {
     });
   }
 
+  setErrorHandler(app, d.log);
+  return app;
+}
+
+function setErrorHandler(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err, _req, reply) => {
     if (isYachayError(err)) {
-      if (err.status >= 500) d.log.error({ err }, 'hub request failed');
+      if (err.status >= 500) log.error({ err }, 'hub request failed');
       return reply.code(err.status).send({ code: err.code, message: err.message });
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
-    if (status >= 500) d.log.error({ err }, 'hub request failed');
+    if (status >= 500) log.error({ err }, 'hub request failed');
     return reply.code(status).send({ code: status >= 500 ? 'YCH_ERR_IO' : 'YCH_ERR_USAGE', message: (err as Error).message });
   });
-  return app;
 }

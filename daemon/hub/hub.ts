@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type PgBoss from 'pg-boss';
 import type pg from 'pg';
-import type { OptimizeConfig } from '../config/schema.js';
+import type { HubRole, OptimizeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { loadOrCreateHubKey } from '../pkg/sign.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -39,6 +39,8 @@ export interface HubOptions {
   /** the origin folder (default <data>/origin); hubs sharing one database share it too (NFS, object storage mount) */
   origin?: string | undefined;
   optimize: Readonly<OptimizeConfig>;
+  /** replicas in Kubernetes split the duties (YACHAY_HUB_ROLE); default all */
+  role?: HubRole | undefined;
 }
 
 export interface HubFile {
@@ -76,6 +78,11 @@ export class Hub {
   get dataDir(): string { return resolve(this.o.dataDir); }
 
   async start(): Promise<void> {
+    const role = this.o.role ?? 'all';
+    // a worker is one of many around a shared hub: a private PostgreSQL would be a hub of its own
+    if (role === 'worker' && (!this.o.database || !this.o.broker)) {
+      throw new YachayError('YCH_ERR_USAGE', 'a hub worker (YACHAY_HUB_ROLE=worker) encodes for a shared hub: give --database URL and --broker URL');
+    }
     const dir = this.dataDir;
     await mkdir(dir, { recursive: true, mode: 0o711 });
     // the private servers run as their own users (as root): they must be able to pass through
@@ -111,16 +118,19 @@ export class Hub {
       await mkdir(join(dir, 'mosquitto'), { recursive: true });
     }
     const m = this.mosquitto;
-    // with an outside broker the files are still rendered here, for its operator to point it at
-    this.auth = new AuthSync(this.pool, dbUrl, files, mqttPassword, async () => { await m?.reload(); }, this.log.child({ svc: 'broker-auth' }), m?.owner);
-    await this.auth.render();
+    // with an outside broker the files are still rendered here, for its operator to point it at;
+    // a worker enrolls no box, so it leaves the broker's accounts to the api replicas
+    if (role !== 'worker') {
+      this.auth = new AuthSync(this.pool, dbUrl, files, mqttPassword, async () => { await m?.reload(); }, this.log.child({ svc: 'broker-auth' }), m?.owner);
+      await this.auth.render();
+    }
     if (m) {
       await m.start();
       brokerUrl = m.url;
       void m.crashed.then((why) => { if (!m.stopRequested) this.crash(why); });
     }
-    await this.auth.listen();
-    await this.auth.apply();
+    await this.auth?.listen();
+    await this.auth?.apply();
 
     // one stable session per hub data dir: two hubs on one broker must not take each other's session
     const clientId = `yachay-hub-${hostname()}-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`;
@@ -129,23 +139,26 @@ export class Hub {
 
     this.boss = await openBoss(dbUrl, { worker: true });
     const mqtt = this.mqtt;
-    this.worker = new IngestWorker({
-      boss: this.boss, pool: this.pool, dataDir: dir, originRoot: origin, privateKey: key.privateKey,
-      cfg: this.o.optimize, log: this.log.child({ svc: 'ingest' }),
-      async announce(entry, schools) {
-        await mqtt.publishCatalog(entry);
-        for (const s of schools) await mqtt.publishAssign(s, entry);
-      },
-    });
-    await this.worker.start();
+    // api replicas leave encodes to the workers KEDA scales on the queue depth
+    if (role !== 'api') {
+      this.worker = new IngestWorker({
+        boss: this.boss, pool: this.pool, dataDir: dir, originRoot: origin, privateKey: key.privateKey,
+        cfg: this.o.optimize, log: this.log.child({ svc: 'ingest' }),
+        async announce(entry, schools) {
+          await mqtt.publishCatalog(entry);
+          for (const s of schools) await mqtt.publishAssign(s, entry);
+        },
+      });
+      await this.worker.start();
+    }
 
     const boss = this.boss;
     const auth = this.auth;
     this.http = await buildHubHttp({
       pool: this.pool, originRoot: origin, hubKeyPem: key.publicPem, mqttPort: this.o.mqttPort,
       publicMqttUrl: this.o.publicMqttUrl, metrics: hubMetrics(this.pool, () => queueDepth(boss)),
-      applyAuth: () => auth.apply(), log: this.log,
-      health: () => ({ broker: mqtt.connected }),
+      applyAuth: async () => { await auth?.apply(); }, log: this.log, publicRoutes: role !== 'worker',
+      health: () => ({ broker: mqtt.connected, hubRole: role }),
     });
     await this.http.listen({ port: this.o.httpPort, host: this.o.bind });
     this.url = `http://${this.o.bind === '0.0.0.0' ? '127.0.0.1' : this.o.bind}:${this.o.httpPort}`;
