@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
@@ -134,14 +133,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`yachay: ${(err as Error).message}\n${HELP}`);
     return 64;
   }
+  // before the command check: `yachay --version` alone is a whole question
+  if (values.version) {
+    const { RUNNING_VERSION } = await import('./update/version.js');
+    process.stdout.write(`${RUNNING_VERSION}\n`);
+    return 0;
+  }
   if (values.help || positionals.length === 0) {
     process.stdout.write(HELP);
     return positionals.length === 0 && !values.help ? 64 : 0;
-  }
-  if (values.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
-    return 0;
   }
 
   const abort = new AbortController();

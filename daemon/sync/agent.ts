@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Lessons } from '../catalog/lessons.js';
@@ -158,6 +158,8 @@ export class SyncAgent implements Service {
 
   /** `yachay sync now` finds the running box here */
   async writeControl(url: string): Promise<void> {
+    // an unenrolled box has no sync folder yet, and `yachay sync now` still needs to find it
+    await mkdir(this.d.paths.sync, { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(this.d.paths.sync, 'control.json'), JSON.stringify({ url, token: this.controlToken, pid: process.pid }) + '\n', { mode: 0o600 });
   }
 

@@ -26,6 +26,7 @@ t.test('yachay start serves, reports health and stops cleanly on SIGTERM', async
   const lessons = await fetch(`${url}/api/lessons`);
   t.equal(lessons.status, 200);
   t.match(err, /no admin yet/, 'tells the technician how to create the first admin');
+  t.ok(existsSync(join(dir, 'sync', 'control.json')), 'an unenrolled box still leaves `yachay sync now` its address');
   // the one-time setup link: the same code is in <data-dir>/setup-token, readable by the owner only
   const code = /#\/setup\/([A-Za-z0-9_-]+)/.exec(err)?.[1];
   t.ok(code, 'prints a setup link with a one-time code');
