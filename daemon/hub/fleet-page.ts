@@ -18,6 +18,10 @@ export const FLEET_PAGE = `<!doctype html>
 <script>
 const esc = (s) => String(s ?? '—').replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 const mb = (b) => b == null ? '—' : (b / 1e6).toFixed(b > 1e9 ? 0 : 1) + ' MB';
+// a box's error summary: totals of the last day and its most frequent codes
+const errs = (e) => e == null ? '—' : typeof e !== 'object' ? String(e)
+  : (e.errors || 0) + ' err, ' + (e.warnings || 0) + ' avisos' + (e.syncFailed ? ', sync ' + e.syncFailed : '')
+    + (e.top && e.top.length ? ': ' + e.top.slice(0, 3).map((x) => x.code + ' ×' + x.count).join(', ') : '');
 const ago = (t) => { if (!t) return 'nunca / never'; const s = (Date.now() - Date.parse(t)) / 1000;
   return s < 90 ? Math.round(s) + ' s' : s < 5400 ? Math.round(s / 60) + ' min' : s < 172800 ? Math.round(s / 3600) + ' h' : Math.round(s / 86400) + ' d'; };
 async function load() {
@@ -29,7 +33,7 @@ async function load() {
       + '<td class="' + (b.online ? 'on' : 'off') + '">' + (b.revoked ? 'dada de baja / revoked' : b.online ? 'en línea / online' : b.enrolled ? 'fuera de línea / offline' : 'sin inscribir / not enrolled') + '</td>'
       + '<td>' + esc(ago(b.lastSeen)) + '</td><td>' + esc(b.version) + '</td><td>' + mb(b.diskFreeBytes) + '</td>'
       + '<td>' + (b.tempC == null ? '—' : esc(b.tempC.toFixed(0)) + ' °C') + '</td><td>' + esc(b.lessonsSynced) + '</td><td>' + esc(b.pending) + '</td>'
-      + '<td>' + mb(b.wanBytesLastNight) + '</td><td>' + esc(b.errors == null ? '—' : JSON.stringify(b.errors)) + '</td></tr>').join('');
+      + '<td>' + mb(b.wanBytesLastNight) + '</td><td>' + esc(errs(b.errors)) + '</td></tr>').join('');
   } catch (e) { document.getElementById('sum').textContent = 'Sin respuesta del hub / hub not answering'; }
 }
 load(); setInterval(load, 15000);

@@ -1,4 +1,5 @@
 import { statfs } from 'node:fs/promises';
+import { errorTally } from '../log.js';
 import type { Logger } from '../log.js';
 import type { Outbox } from './outbox.js';
 import { topics } from './topics.js';
@@ -36,7 +37,9 @@ export async function sampleTelemetry(d: TelemetryDeps): Promise<Record<string, 
     at: d.engine.clock.now() ?? Date.now(), version: d.version,
     diskFreeBytes: s.bavail * s.bsize, tempC: await cpuTempC(),
     lessons: d.lessonCount(), pending: d.engine.wanted().length,
-    wanBytesLastNight: r?.bytes ?? 0, errors: r?.failed.length ?? 0,
+    wanBytesLastNight: r?.bytes ?? 0,
+    // what went wrong lately, so the central team sees it without the school's journal
+    errors: { syncFailed: r?.failed.length ?? 0, ...errorTally.summary(5) },
   };
 }
 
