@@ -84,13 +84,7 @@ export class Sessions {
   static tokenOf(req: FastifyRequest): string | undefined {
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-    const cookie = req.headers.cookie;
-    if (!cookie) return undefined;
-    for (const part of cookie.split(';')) {
-      const i = part.indexOf('=');
-      if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) return part.slice(i + 1).trim();
-    }
-    return undefined;
+    return Sessions.cookieOf(req);
   }
 
   /** The cookie's token alone. */
