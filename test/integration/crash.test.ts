@@ -45,9 +45,12 @@ for (const kind of ['exception', 'rejection'] as const) {
     t.match(out, /unexpected error: stopping so the service restarts clean/, 'the crash is logged as such');
     t.match(out, kind === 'rejection' ? /promesa rechazada sin manejar/ : /excepción sin manejar/, 'with the error itself');
     t.match(out, kind === 'rejection' ? /unhandledRejection/ : /uncaughtException/, 'and its kind');
-    // the composition root stops services in reverse order of their start: http first, db last
-    const stopped = [...out.matchAll(/\{[^\n]*"svc":"([a-z]+)"[^\n]*"msg":"stopped"/g)].map((m) => m[1]);
-    t.equal(stopped[0], 'http', `the LAN server stopped first (${stopped.join(' → ')})`);
+    // the composition root stops every service it started, in reverse order: the database last
+    const said = (msg: string): string[] => [...out.matchAll(new RegExp(`\\{[^\\n]*"svc":"([a-z-]+)"[^\\n]*"msg":"${msg}"`, 'g'))].map((m) => m[1]!);
+    const started = said('started');
+    const stopped = said('stopped');
+    t.ok(started.includes('http') && started.includes('db'), `services started: ${started.join(', ')}`);
+    t.same(stopped, [...started].reverse(), `stopped in reverse order (${stopped.join(' → ')})`);
     t.equal(stopped.at(-1), 'db', 'the database closed last');
 
     const db = new Database(join(dir, 'yachay.db'), { readonly: true });
