@@ -136,8 +136,10 @@ export class Hub {
     const clientId = `yachay-hub-${hostname()}-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`;
     this.mqtt = new HubMqtt(brokerUrl!, mqttPassword, this.pool, this.log.child({ svc: 'hub-mqtt' }), clientId);
     await this.mqtt.start();
+    this.log.info({ clientId }, 'hub MQTT client connected');
 
     this.boss = await openBoss(dbUrl, { worker: true });
+    this.log.info('job queue ready');
     const mqtt = this.mqtt;
     // api replicas leave encodes to the workers KEDA scales on the queue depth
     if (role !== 'api') {

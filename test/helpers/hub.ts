@@ -55,10 +55,11 @@ export async function startHub(asked: string, env: NodeJS.ProcessEnv = {}, args:
   proc.stdout!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
   const http = `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + 45_000;
+  // PostgreSQL, Mosquitto and pg-boss on a loaded 2-core machine (CI) once took over 45 s
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`hub exited at start: ${err.slice(-2000)}`);
-    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`hub not ready in 45 s: ${err.slice(-2000)}`); }
+    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`hub not ready in 90 s: ${err.slice(-2000)}`); }
     if (/listo \/ ready/.test(err)) break;
     await sleep(100);
   }
