@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { isYachayError } from '../errors.js';
 import { checkSignature, loadManifest, modelPath, verifiedFile, type Manifest, type ModelEntry } from './manifest.js';
-import { elementCount, loadModel, type Tensor, type TensorInfo } from './runtime.js';
+import { loadModel, type Tensor, type TensorInfo } from './runtime.js';
+import { elementCount } from './tensor.js';
 
 /**
  * `yachay models check`: every model in the manifest is found, hashed, loaded by its backend,

@@ -44,8 +44,6 @@ export interface Manifest {
   models: ModelEntry[];
 }
 
-// re-exported: callers written before REPO_ROOT moved to paths.ts still compile
-export { REPO_ROOT };
 export const MANIFEST_FILE = join(REPO_ROOT, 'models', 'manifest.json');
 
 const tensor = {

@@ -105,7 +105,6 @@ export async function loadModel(backend: Backend, file: string, opts: LoadOption
   return loadTflite(file, o);
 }
 
-export { elementCount };
 
 export function float32(shape: number[], data: Float32Array | number[]): Tensor {
   const d = data instanceof Float32Array ? data : Float32Array.from(data);

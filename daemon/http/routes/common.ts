@@ -2,22 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Role, User } from '../../users/users.js';
 import { YachayError } from '../../errors.js';
-import type { HttpCode } from '../../errors.js';
-
-/**
- * Kept for branches written before issue 12 merged the LAN server's codes into the one
- * catalogue (daemon/errors.ts): routes throw YachayError, whose code names its HTTP status.
- */
-export class HttpError extends YachayError {
-  override readonly name = 'HttpError';
-  constructor(statusCode: number, code: HttpCode, message: string, headers: Record<string, string> = {}) {
-    super(code, message, { status: statusCode, headers });
-  }
-
-  get statusCode(): number {
-    return this.status;
-  }
-}
 
 export const SESSION_COOKIE = 'yachay_session';
 

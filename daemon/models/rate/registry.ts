@@ -49,7 +49,6 @@ export interface Candidate {
 
 const MODEL = 'rate';
 
-export { activeFile, modelDir };
 
 interface Row {
   id: number; model: string; version: number; file: string | null; blob: Buffer | null; sha256: string | null;
