@@ -2,7 +2,7 @@ import { open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { YachayError } from '../errors.js';
-import { fsyncFile, ioError } from '../util/atomic.js';
+import { fsyncFile, ioError, isDiskFull } from '../util/atomic.js';
 import { sha256File } from './manifest.js';
 
 /**
@@ -88,11 +88,6 @@ function linkSignal(signal: AbortSignal | undefined, idleMs: number): { signal: 
   return { signal: signal ? AbortSignal.any([signal, idle.signal]) : idle.signal, poke, done: () => clearTimeout(timer) };
 }
 
-function diskFull(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
-
 /** a full disk is not a dropped link: no retry now, and the bytes already written wait for room */
 function partKept(err: unknown, o: FetchBlobOptions, bytes: number): YachayError {
   return new YachayError('YCH_ERR_DISK_FULL', `disco lleno / disk full after ${bytes} of ${o.size} bytes of blob ${o.sha256}: the partial file is kept and resumes once there is room`, { cause: err });
@@ -136,10 +131,10 @@ export async function fetchBlob(o: FetchBlobOptions): Promise<{ fetched: number;
       } catch (err) {
         if (err instanceof YachayError) throw err;
         o.signal?.throwIfAborted();
-        if (diskFull(err)) throw partKept(err, o, have + fetched);
+        if (isDiskFull(err)) throw partKept(err, o, have + fetched);
         throw unreachable(o.url, err);
       }
-      try { await fh.sync(); } catch (err) { throw diskFull(err) ? partKept(err, o, have + fetched) : ioError(err, `writing ${part}`); }
+      try { await fh.sync(); } catch (err) { throw isDiskFull(err) ? partKept(err, o, have + fetched) : ioError(err, `writing ${part}`); }
     } finally {
       link.done();
       await fh?.close();

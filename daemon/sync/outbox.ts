@@ -1,5 +1,6 @@
 import type { Db } from '../db/db.js';
 import { YachayError } from '../errors.js';
+import { isDiskFull } from '../util/atomic.js';
 import { upKind } from './topics.js';
 
 /**
@@ -17,10 +18,10 @@ export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = { maxRows: 10_000, maxBytes: 
 /** rows held in memory while the disk refuses them; a full disk is itself what the hub must hear */
 const MAX_HELD = 200;
 
-/** SQLite's answers for a disk that has no room left (or refuses writes) */
+/** SQLite's answers for a disk that has no room left (or refuses writes), or the OS's own */
 function diskRefused(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? '';
-  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC';
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || isDiskFull(err);
 }
 
 interface Raw { id: number; topic: string; payload: Buffer; retain: number; kind: OutboxRow['kind']; bytes: number; created_at: number }

@@ -2,10 +2,15 @@ import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { YachayError } from '../errors.js';
 
+/** The disk (or the user's quota) has no room left. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 /** ENOSPC and EDQUOT become one error a technician recognises; the rest stay I/O errors. */
 export function ioError(err: unknown, what: string): YachayError {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
+  if (isDiskFull(err)) {
     return new YachayError('YCH_ERR_DISK_FULL', `disk full while ${what}`, { cause: err });
   }
   return new YachayError('YCH_ERR_IO', `${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });

@@ -9,6 +9,7 @@ import type { HttpConfig } from '../../config/schema.js';
 import { type Sessions } from './common.js';
 import { YachayError } from '../../errors.js';
 import { MEDIA_KINDS, SNIFF_BYTES, sniffContainer } from '../../media/sniff.js';
+import { isDiskFull } from '../../util/atomic.js';
 
 /**
  * Teacher uploads, resumable in the spirit of tus (https://tus.io/protocols/resumable-upload),
@@ -59,12 +60,6 @@ function intHeader(req: FastifyRequest, name: string): number | undefined {
 
 function tooLarge(msg: string): YachayError {
   return new YachayError('YCH_HTTP_TOO_LARGE', msg, { headers: { connection: 'close' } });
-}
-
-/** The disk (or the quota) is full: nothing of the upload can be kept. */
-function isDiskFull(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function diskFull(): YachayError {
