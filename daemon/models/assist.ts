@@ -10,6 +10,7 @@ import { shotRegion, type FaceFrame } from './face.js';
 import { loadManifest } from './manifest.js';
 import { shotFeatures } from './rate/features.js';
 import { loadRateModel, pickQp } from './rate/predict.js';
+import { RATE_CHOICES, pickRate } from './rate/rates.js';
 import { floorOf } from './rate/sweep.js';
 
 /** predicted quality must clear the floor by this much: 1.5–3× the held-out error per class */
@@ -125,20 +126,25 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
   if (models.rate && low) {
     const t0 = performance.now();
     const rate = await loadRateModel(input.dataDir, manifest);
-    const picked: Array<{ shot: number; cls: string; rule: number; model: number }> = [];
+    const picked: Array<{ shot: number; cls: string; rule: number; model: number; ruleFps: number; fps: number }> = [];
     try {
-      const qps: number[] = [];
+      const chosen: Array<{ fps: number; qp: number }> = [];
       for (const [i, given] of input.shots.entries()) {
         // the class the plan ended with (the face model may have changed it)
         const shot = { ...given, cls: plan.shots[i]?.cls ?? given.cls };
         const rule = low.shots[i]!;
         const feats = shotFeatures(shot, { width: low.width, height: low.height, fps: rule.fps });
-        const qp = await pickQp(rate.session, feats, floorOf(shot.cls, input.floors).floor, { margin: RATE_MARGIN, fallback: rule.qp });
-        qps.push(qp);
-        picked.push({ shot: shot.index, cls: shot.cls, rule: rule.qp, model: qp });
+        const floor = floorOf(shot.cls, input.floors).floor;
+        // moving pictures: frame rate and quantiser together (rates.ts); text: the quantiser
+        const both = RATE_CHOICES[shot.cls]
+          ? await pickRate(rate.session, feats, floor, { margin: RATE_MARGIN, baseFps: plan.baseFps, ruleFps: rule.fps })
+          : undefined;
+        const pick = both ?? { fps: rule.fps, qp: await pickQp(rate.session, feats, floor, { margin: RATE_MARGIN, fallback: rule.qp }) };
+        chosen.push({ fps: pick.fps, qp: pick.qp });
+        picked.push({ shot: shot.index, cls: shot.cls, rule: rule.qp, model: pick.qp, ruleFps: rule.fps, fps: pick.fps });
       }
       // only the lowest rendition, the one every student pays for and the model was trained on
-      plan = { ...plan, renditions: plan.renditions.map((r, k) => (k !== 0 ? r : { ...r, shots: r.shots.map((s, i) => ({ ...s, qp: qps[i]! })) })) };
+      plan = { ...plan, renditions: plan.renditions.map((r, k) => (k !== 0 ? r : { ...r, shots: r.shots.map((s, i) => ({ ...s, ...chosen[i]! })) })) };
     } finally {
       await rate.session.dispose();
     }

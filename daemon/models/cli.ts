@@ -36,6 +36,8 @@ const USAGE = `Uso / usage: yachay models <check|list|train|rollback|collect|exp
                                           clases existentes (DIR: cada */lecture.mp4); la clase se llama
                                           como su carpeta / existing lectures (DIR: every */lecture.mp4);
                                           each is named after its folder
+    [--rates motion=3,6,10 --rates talking_head=10,15] [--classes motion,talking_head]
+                                          también cuadros por segundo / frame rates too
   export-data [--out FILE]                exporta los datos en JSONL / export the dataset as JSONL
   import-data FILE                        importa un JSONL / import a JSONL file
   --data-dir DIR   carpeta de datos / data folder      --json   salida JSON / JSON output`;
@@ -49,6 +51,8 @@ const OPTIONS = {
   files: { type: 'string' },
   from: { type: 'string' },
   offsets: { type: 'string' },
+  rates: { type: 'string', multiple: true },
+  classes: { type: 'string' },
   jsonl: { type: 'string' },
   out: { type: 'string' },
   seed: { type: 'string' },
@@ -174,7 +178,7 @@ function fmt(x: number | undefined): string {
   return x === undefined ? '-' : x.toFixed(4);
 }
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | string[] | boolean | undefined>;
 type Print = (obj: unknown, text: string) => void;
 
 /** "-6,-3,0,3" → [-6, -3, 0, 3] (QP offsets from the class default). */
@@ -287,6 +291,9 @@ async function collect(values: Values, dataDir: string, ctx: ModelsContext, prin
 async function collectFiles(values: Values, dataDir: string, ctx: ModelsContext, print: Print): Promise<number> {
   const lectures = await lectureFiles(values);
   const offsets = typeof values.offsets === 'string' ? parseOffsets(values.offsets) : undefined;
+  const { parseRates, parseClasses } = await import('./rate/rates.js');
+  const rates = parseRates(values.rates);
+  const classes = parseClasses(values.classes);
   const [{ sweepFile }, { recordEncodes, appendJsonl }, { loadNative }, { probe }] = await Promise.all([
     import('./rate/sweep.js'), import('./rate/store.js'), import('../analysis/native.js'), import('../optimize/probe.js'),
   ]);
@@ -299,7 +306,7 @@ async function collectFiles(values: Values, dataDir: string, ctx: ModelsContext,
       const t0 = performance.now();
       const info = await probe(file, ctx.signal);
       const rows = await sweepFile(file, {
-        lesson, kernels, lang: lang === 'es' ? 'spa' : 'eng', signal: ctx.signal, progress, progressWeight: 1 / lectures.length, offsets,
+        lesson, kernels, lang: lang === 'es' ? 'spa' : 'eng', signal: ctx.signal, progress, progressWeight: 1 / lectures.length, offsets, rates, classes,
         floors: configDefaults().optimize.floors,
       });
       recordEncodes(db, rows);

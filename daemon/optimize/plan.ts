@@ -246,9 +246,10 @@ export function backToRules(plan: Plan, rules: Plan, renditionId: string, missed
     shots: r.shots.map((s, i) => {
       const index = plan.shots[i]!.index;
       const rule = ruleR.shots[i]!;
-      if (!missed.includes(index) || s.qp <= rule.qp) return s;
+      // the model may also have changed the frame rate: both go back to the rules
+      if (!missed.includes(index) || (s.qp <= rule.qp && s.fps === rule.fps)) return s;
       back.push(index);
-      return { ...s, qp: rule.qp };
+      return { ...s, qp: rule.qp, fps: rule.fps };
     }),
   });
   return { plan: { ...plan, renditions }, shots: back };

@@ -56,6 +56,13 @@ export interface SweepOptions {
   size?: { width: number; height: number } | undefined;
   /** QP offsets from the class default (the range pickQp may choose from) */
   offsets?: number[];
+  /**
+   * frame rates to code each class at (default: the class's own rate only). Each rate gets the
+   * whole QP ladder, so the model learns how quality trades between frames and quantiser.
+   */
+  rates?: Partial<Record<ShotClass, number[]>> | undefined;
+  /** sweep only these classes (default: all): an fps sweep only needs the moving ones */
+  classes?: ShotClass[] | undefined;
   /** OCR frames per text shot */
   ocrFrames?: number;
   progress?: Progress | undefined;
@@ -82,6 +89,12 @@ function aborted(signal?: AbortSignal): void {
 
 export function defaultQp(cls: ShotClass): number {
   return CLASS_SETTINGS[cls][0].qp;
+}
+
+/** The rates a class is swept at: the asked ones (else the class's own), none above the source's. */
+export function sweepRates(cls: ShotClass, baseFps: number, rates?: Partial<Record<ShotClass, number[]>>): number[] {
+  const asked = rates?.[cls] ?? [CLASS_SETTINGS[cls][0].fps];
+  return [...new Set(asked.map((f) => Math.min(f, baseFps)))].sort((a, b) => a - b);
 }
 
 export function floorOf(cls: ShotClass, floors: Floors): { metric: Metric; floor: number } {
@@ -144,8 +157,10 @@ export async function sweepShots(input: string, shots: Shot[], opts: SweepOption
   media: { baseFps: number; size: { width: number; height: number } }): Promise<EncodeRow[]> {
   const offsets = opts.offsets ?? DEFAULT_OFFSETS;
   const { width, height } = media.size;
-  const usable = shots.filter((s) => s.end - s.start >= (s.cls === 'slide' || s.cls === 'board' ? MIN_TEXT_SEC : MIN_PICTURE_SEC));
-  const total = usable.length * offsets.length;
+  const usable = shots.filter((s) => s.end - s.start >= (s.cls === 'slide' || s.cls === 'board' ? MIN_TEXT_SEC : MIN_PICTURE_SEC))
+    .filter((s) => !opts.classes || opts.classes.includes(s.cls));
+  const ratesOf = (cls: ShotClass): number[] => sweepRates(cls, media.baseFps, opts.rates);
+  const total = usable.reduce((n, s) => n + ratesOf(s.cls).length * offsets.length, 0);
   let done = 0;
   opts.progress?.stage(`sweep ${opts.lesson}`, opts.progressWeight ?? 1);
   const rows: EncodeRow[] = [];
@@ -154,7 +169,7 @@ export async function sweepShots(input: string, shots: Shot[], opts: SweepOption
     for (const shot of usable) {
       aborted(opts.signal);
       const dur = shot.end - shot.start;
-      const fps = Math.min(CLASS_SETTINGS[shot.cls][0].fps, media.baseFps);
+      const shotTotal = ratesOf(shot.cls).length * offsets.length;
       const { metric, floor } = floorOf(shot.cls, opts.floors);
       // the shot cut out losslessly once: every QP is encoded from it and compared with it, so
       // source and candidate share one timeline starting at the shot's first frame
@@ -170,15 +185,15 @@ export async function sweepShots(input: string, shots: Shot[], opts: SweepOption
         }
         if (![...refText.values()].some((t) => wordCount(t) >= 3)) {
           // nothing legible on the source: no QP can lose anything, no row to learn from
-          done += offsets.length;
+          done += shotTotal;
           opts.progress?.update(done / total);
           continue;
         }
       }
-      for (const off of offsets) {
+      for (const fps of ratesOf(shot.cls)) for (const off of offsets) {
         aborted(opts.signal);
         const qp = defaultQp(shot.cls) + off;
-        const out = join(work, `enc-${shot.index}-${qp}`);
+        const out = join(work, `enc-${shot.index}-${fps}-${qp}`);
         await rm(out, { recursive: true, force: true });
         await mkdir(join(out, 'v0'), { recursive: true });
         const plan = shotPlan(dur, media.baseFps, width, height, fps, qp);
