@@ -135,8 +135,9 @@ export async function assistPlan(input: AssistInput): Promise<AssistResult> {
         const rule = low.shots[i]!;
         const feats = shotFeatures(shot, { width: low.width, height: low.height, fps: rule.fps });
         const floor = floorOf(shot.cls, input.floors).floor;
-        // moving pictures: frame rate and quantiser together (rates.ts); text: the quantiser
-        const both = RATE_CHOICES[shot.cls]
+        // frame rate and quantiser together where the model learnt frame rates (rates.ts);
+        // elsewhere, and with a model trained before the fps sweep, the quantiser only
+        const both = RATE_CHOICES[shot.cls] && rate.fpsClasses.includes(shot.cls)
           ? await pickRate(rate.session, feats, floor, { margin: RATE_MARGIN, baseFps: plan.baseFps, ruleFps: rule.fps })
           : undefined;
         const pick = both ?? { fps: rule.fps, qp: await pickQp(rate.session, feats, floor, { margin: RATE_MARGIN, fallback: rule.qp }) };

@@ -32,6 +32,8 @@ function handSet(): RateNet {
   return {
     version: FEATURES_VERSION, featureNames: FEATURE_NAMES,
     mean: new Float32Array(FEATURE_COUNT), std: new Float32Array(FEATURE_COUNT).fill(1), layers: [l1, l2],
+    // as if trained on rows of motion at several frame rates: without it the rules' rate stays
+    fpsClasses: ['motion'],
   };
 }
 

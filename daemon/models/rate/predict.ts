@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import type { ShotClass } from '../../optimize/shots.js';
+import { fpsClassesOfFile } from './onnx-export.js';
 import { join } from 'node:path';
 import { YachayError } from '../../errors.js';
 import { findModel, loadManifest, modelPath, openModel } from '../manifest.js';
@@ -78,14 +80,17 @@ export interface LoadedRate {
   /** which file serves: the box's registry version, or the model shipped with the program */
   source: 'registry' | 'shipped';
   file: string;
+  /** classes whose frame rate this file's model learnt (onnx-export.ts fpsClassesOfFile) */
+  fpsClasses: ShotClass[];
 }
 
 /** The data folder's active file (written by the registry), else the shipped file, checked against the manifest. */
 export async function loadRateModel(dataDir: string | undefined, manifest?: Manifest): Promise<LoadedRate> {
   if (dataDir) {
     const f = activeFile(dataDir);
-    if (existsSync(f)) return { session: await loadModel('onnx', f), source: 'registry', file: f };
+    if (existsSync(f)) return { session: await loadModel('onnx', f), source: 'registry', file: f, fpsClasses: fpsClassesOfFile(readFileSync(f)) };
   }
   const m = manifest ?? loadManifest();
-  return { session: await openModel(m, 'rate'), source: 'shipped', file: modelPath(findModel(m, 'rate')) };
+  const file = modelPath(findModel(m, 'rate'));
+  return { session: await openModel(m, 'rate'), source: 'shipped', file, fpsClasses: existsSync(file) ? fpsClassesOfFile(readFileSync(file)) : [] };
 }

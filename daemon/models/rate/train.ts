@@ -58,6 +58,11 @@ export interface RateNet {
   mean: Float32Array;
   std: Float32Array;
   layers: DenseLayer[];
+  /**
+   * classes whose training rows came at two or more frame rates: the only ones whose fps column
+   * the model has learnt, so the only ones pickRate may move (rates.ts). Absent: none.
+   */
+  fpsClasses?: ShotClass[] | undefined;
 }
 
 export interface TrainOptions {
@@ -216,7 +221,7 @@ export async function trainRate(rows: readonly EncodeRow[], opts: TrainOptions =
       activation: i === model.layers.length - 1 ? 'sigmoid' : 'relu',
     };
   });
-  const net: RateNet = { version: FEATURES_VERSION, featureNames: FEATURE_NAMES, mean, std, layers };
+  const net: RateNet = { version: FEATURES_VERSION, featureNames: FEATURE_NAMES, mean, std, layers, fpsClasses: fpsClassesOf(rows) };
   return {
     net, epochs, finalLoss,
     async predictTf(q) {
@@ -227,6 +232,16 @@ export async function trainRate(rows: readonly EncodeRow[], opts: TrainOptions =
     },
     dispose() { model.dispose(); meanT.dispose(); stdT.dispose(); },
   };
+}
+
+/** Classes with rows at two or more frame rates (what the fps sweep adds). */
+export function fpsClassesOf(rows: readonly EncodeRow[]): ShotClass[] {
+  const seen = new Map<ShotClass, Set<number>>();
+  for (const r of rows) {
+    const c = classOf(r.features);
+    seen.set(c, (seen.get(c) ?? new Set<number>()).add(r.settings.fps));
+  }
+  return [...seen].filter(([, f]) => f.size >= 2).map(([c]) => c).sort();
 }
 
 /** Plain forward pass (float64) for metrics and tests: the same arithmetic the ONNX graph does. */

@@ -9,6 +9,13 @@ import { backToRules, makePlan } from '../../../daemon/optimize/plan.js';
 import type { MediaInfo } from '../../../daemon/optimize/probe.js';
 import { float32 } from '../../../daemon/models/runtime.js';
 import { isYachayError } from '../../../daemon/errors.js';
+import { readFileSync } from 'node:fs';
+import { exportOnnx, fpsClassesOfFile } from '../../../daemon/models/rate/onnx-export.js';
+import { fpsClassesOf } from '../../../daemon/models/rate/train.js';
+import type { RateNet } from '../../../daemon/models/rate/train.js';
+import type { EncodeRow } from '../../../daemon/models/rate/sweep.js';
+import { featureVector } from '../../../daemon/models/rate/features.js';
+import { SHIPPED_MODEL } from '../../../daemon/models/rate/predict.js';
 
 const shot = (cls: ShotClass): Pick<Shot, 'cls' | 'start' | 'end' | 'video'> => ({
   cls, start: 0, end: 12, video: { diff: 8, diffP90: 12, ti: 20, si: 40, edges: 0.05, edgeGrowth: 0 },
@@ -87,4 +94,21 @@ t.test('a missed shot whose rate the model changed goes back to the rules\' rate
   const back = backToRules(model, rules, 'v0', [0, 1]);
   t.same(back.shots, [0, 1]);
   t.same(back.plan.renditions[0]!.shots, [r0.shots[0], r0.shots[1], { fps: 10, qp: 44 }], 'the shot that met its floor keeps the model\'s choice');
+});
+
+t.test('a model file says which classes it learnt frame rates for; older files none', async (t) => {
+  const row = (cls: ShotClass, fps: number): EncodeRow => ({
+    lesson: 'x', shot: 0, cls, features: featureVector(shot(cls), { width: 1280, height: 720, fps }, 39),
+    settings: { qp: 39, fps, width: 1280, height: 720 }, quality: { metric: 'ssim', value: 0.8, floor: 0.75 }, bytes: 1,
+  });
+  t.same(fpsClassesOf([row('motion', 6), row('motion', 10), row('talking_head', 15), row('slide', 1), row('slide', 1)]), ['motion']);
+  t.same(fpsClassesOf([row('motion', 6)]), [], 'one rate per class: nothing learnt about rates');
+  const net: RateNet = {
+    version: 1, featureNames: [], mean: new Float32Array(FEATURE_COUNT), std: new Float32Array(FEATURE_COUNT).fill(1),
+    layers: [{ inDim: FEATURE_COUNT, outDim: 1, kernel: new Float32Array(FEATURE_COUNT), bias: new Float32Array(1), activation: 'sigmoid' }],
+  };
+  t.same(fpsClassesOfFile(exportOnnx({ ...net, fpsClasses: ['motion', 'talking_head'] })), ['motion', 'talking_head']);
+  t.same(fpsClassesOfFile(exportOnnx(net)), [], 'no key: none');
+  t.same(fpsClassesOfFile(new Uint8Array([1, 2, 3])), [], 'not a model: none');
+  t.same(fpsClassesOfFile(readFileSync(SHIPPED_MODEL)), [], 'the shipped model predates the fps sweep: the rules keep their rates');
 });
