@@ -46,17 +46,19 @@ export const RATE_CHOICES: Partial<Record<ShotClass, readonly number[]>> = {
 };
 
 /**
- * How bytes grow with frames and fall with the quantiser, per class, fitted on the fps sweep
- * (bytes ∝ fps^exponent · 2^(−qp / halving)): what the picker compares candidates with. Only
- * ratios between candidates of one shot matter, so no constant term.
+ * How bytes grow with frames and fall with the quantiser (bytes ∝ fps^exponent · 2^(−qp /
+ * halving)): what the picker compares candidates with. Only ratios between candidates of one
+ * shot matter, so no constant term. Motion: the two training motion shots coded at 6/10/15 fps
+ * × QP 39–48 (eval-en-4, eval-es-5, 2026-12-03) grew 0.62–0.69 per doubling of frames and
+ * halved every 6.7–8.5 QPs. Talking heads were not swept in time: the same numbers.
  */
 export const BYTES_FIT: Partial<Record<ShotClass, { exponent: number; halving: number }>> = {
-  motion: { exponent: 0.6, halving: 6 },
-  talking_head: { exponent: 0.6, halving: 6 },
+  motion: { exponent: 0.65, halving: 7.5 },
+  talking_head: { exponent: 0.65, halving: 7.5 },
 };
 
 export function relativeBytes(cls: ShotClass, fps: number, qp: number): number {
-  const fit = BYTES_FIT[cls] ?? { exponent: 0.6, halving: 6 };
+  const fit = BYTES_FIT[cls] ?? { exponent: 0.65, halving: 7.5 };
   return fps ** fit.exponent * 2 ** (-qp / fit.halving);
 }
 
