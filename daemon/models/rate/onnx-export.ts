@@ -4,7 +4,7 @@ import { YachayError } from '../../errors.js';
 import { loadModel } from '../runtime.js';
 import { FEATURE_COUNT, FEATURE_NAMES, QP_INDEX, SHOT_CLASSES } from './features.js';
 import type { RateNet, TrainedRate } from './train.js';
-import type { ShotClass } from '../../optimize/shots.js';
+import { FPS_CLASSES_KEY } from './metadata.js';
 import { seeded } from './sweep.js';
 import { RATE_INPUT, RATE_OUTPUT, predictRows } from './predict.js';
 
@@ -34,24 +34,6 @@ function valueInfo(name: string, dims: Array<number | string>): OnnxNs.IValueInf
     name,
     type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
   };
-}
-
-/** metadata key naming the classes whose frame rate the model has learnt (RateNet.fpsClasses) */
-export const FPS_CLASSES_KEY = 'fps_classes';
-
-/**
- * The classes a rate model file says it learnt frame rates for; none for a file without the
- * key (every model trained before the fps sweep) or one that is not ours.
- */
-export function fpsClassesOfFile(bytes: Uint8Array): ShotClass[] {
-  try {
-    const m = onnx.ModelProto.decode(bytes);
-    const v = m.metadataProps?.find((p) => p.key === FPS_CLASSES_KEY)?.value;
-    const parsed: unknown = v ? JSON.parse(v) : [];
-    return Array.isArray(parsed) ? parsed.filter((c): c is ShotClass => SHOT_CLASSES.includes(c as ShotClass)) : [];
-  } catch {
-    return [];
-  }
 }
 
 export function exportOnnx(net: RateNet): Uint8Array {

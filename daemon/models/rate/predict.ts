@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ShotClass } from '../../optimize/shots.js';
-import { fpsClassesOfFile } from './onnx-export.js';
+import { fpsClassesOfFile } from './metadata.js';
 import { join } from 'node:path';
 import { YachayError } from '../../errors.js';
 import { findModel, loadManifest, modelPath, openModel } from '../manifest.js';
