@@ -48,7 +48,7 @@ t.test('AV1 and H.264 data savers both play through in Chromium with hls.js', { 
   const fps = { slide: 1, motion: 6, talking_head: 15 } as const;
   const shots = cls.map((c, i) => ({ index: i, start: i * 3, end: i * 3 + 3, cls: c, audio: 'silence' as const, reason: 'test' }));
   const plan: Plan = {
-    version: 1, input: src, duration: 12, baseFps: 30, segmentSeconds: 2, shots, keyframes: keyframeTimes(shots, 2),
+    version: 1, input: src, duration: 12, baseFps: 30, segmentSeconds: 3, shots, keyframes: keyframeTimes(shots, 3),
     renditions: [{ id: 'v0', label: 'test', effort: 'max', width: 640, height: 360, shots: cls.map((c) => ({ fps: fps[c], qp: 36 })) }],
   };
   const pkg = join(dir, 'pkg');
