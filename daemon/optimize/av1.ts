@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../media/run.js';
 import { VIDEO_DELAY_FRAMES, hlsOut, runGraph, videoChain } from './encode.js';
@@ -151,6 +151,8 @@ const RETRY_STEP = 6;
  */
 export async function addAv1(plan: Plan, source: string, dir: string, o: {
   threads: number; verify?: ((p: Plan) => Promise<Miss[]>) | undefined; signal?: AbortSignal | undefined; settings?: Av1Settings | undefined;
+  /** keep it even when it is not smaller than the H.264 one (tests on synthetic clips) */
+  keepLarger?: boolean | undefined;
 }): Promise<Av1Report> {
   const t0 = Date.now();
   const r0 = plan.renditions[0];
@@ -164,7 +166,13 @@ export async function addAv1(plan: Plan, source: string, dir: string, o: {
       attempts++;
       await encodeAv1(plan, r0, AV1_ID, source, dir, { settings, threads: o.threads, signal: o.signal });
       misses = o.verify ? await o.verify(asAv1) : [];
-      if (misses.length === 0) return { id: AV1_ID, kept: true, attempts, ms: Date.now() - t0 };
+      if (misses.length === 0) {
+        const [a, h] = await Promise.all([folderBytes(join(dir, AV1_ID)), folderBytes(join(dir, r0.id))]);
+        if (a < h || o.keepLarger) return { id: AV1_ID, kept: true, attempts, ms: Date.now() - t0 };
+        // a phone that picks it would pay more than for H.264: no reason to list it
+        await rm(join(dir, AV1_ID), { recursive: true, force: true });
+        return { id: AV1_ID, kept: false, attempts, ms: Date.now() - t0, reason: `not smaller than H.264 (${a} ≥ ${h} bytes)` };
+      }
       if (attempts >= 2) break;
       settings = finerOn(settings, misses.map((m) => m.shot).filter((s): s is number => s !== undefined));
     }
@@ -182,4 +190,10 @@ export function finerOn(s: Av1Settings, shots: readonly number[]): Av1Settings {
   const shotOffset = { ...(s.shotOffset ?? {}) };
   for (const i of shots) shotOffset[i] = (shotOffset[i] ?? 0) - RETRY_STEP;
   return { ...s, shotOffset };
+}
+
+async function folderBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const f of await readdir(dir)) n += (await stat(join(dir, f))).size;
+  return n;
 }

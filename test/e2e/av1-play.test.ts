@@ -53,7 +53,7 @@ t.test('AV1 and H.264 data savers both play through in Chromium with hls.js', { 
   };
   const pkg = join(dir, 'pkg');
   await encode(plan, src, pkg, { preset: 'veryfast', threads: 2 });
-  t.match(await addAv1(plan, src, pkg, { threads: 2 }), { kept: true });
+  t.match(await addAv1(plan, src, pkg, { threads: 2, keepLarger: true }), { kept: true });
   const summary = await writeMaster(pkg, plan, undefined, [AV1_ID]);
   const av1Codec = summary.video.find((v) => v.id === AV1_ID)!.codec;
   await writeFile(join(dir, 'index.html'), PAGE);

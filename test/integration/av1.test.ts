@@ -47,7 +47,7 @@ t.test('the AV1 data saver has the H.264 one\'s frames and keyframes, and the ma
   const plan = lecturePlan(src);
   const pkg = join(dir, 'pkg');
   await encode(plan, src, pkg, { preset: 'veryfast', threads: 2 });
-  const rep = await addAv1(plan, src, pkg, { threads: 2 });
+  const rep = await addAv1(plan, src, pkg, { threads: 2, keepLarger: true });
   t.match(rep, { id: AV1_ID, kept: true, attempts: 1 });
 
   const times = (ps: Packet[]): string[] => ps.map((p) => p.pts.toFixed(3)).sort((a, b) => Number(a) - Number(b));
@@ -102,6 +102,10 @@ t.test('a shot that misses gets finer AV1 quality once; a second miss drops the 
     },
   });
   t.match(rep, { kept: false, attempts: 2, reason: /floor/ });
+  // held to its floors but larger than the H.264 rendition: a phone would pay more for it
+  const big = await addAv1(plan, src, pkg, { threads: 2, verify: async () => [], settings: { ...AV1_DEFAULTS, crfOffset: -30, classOffset: undefined } });
+  t.match(big, { kept: false, attempts: 1, reason: /not smaller than H\.264/ });
+  t.notOk(existsSync(join(pkg, AV1_ID)), 'a larger AV1 rendition is not listed');
   t.equal(seen.length, 2, 'measured twice');
   t.notOk(existsSync(join(pkg, AV1_ID)), 'the AV1 rendition is gone');
   t.ok(existsSync(join(pkg, 'v0', 'index.m3u8')), 'the H.264 data saver stays');
