@@ -118,7 +118,7 @@ export const configSchema = {
         ocrLang: { type: 'string', enum: ['spa', 'eng', 'spa+eng'], default: 'spa', description: 'language of slide text for the OCR check' },
         av1: {
           type: 'string', enum: ['off', 'on'], default: 'off',
-          description: 'an AV1 data saver (SVT-AV1) beside the H.264 one for phones that decode AV1: ~15% fewer bytes at the same floors, but it doubles the encode time (off on a Pi)',
+          description: 'an AV1 data saver (SVT-AV1) beside the H.264 one for phones that decode AV1: 6–16% fewer bytes at the same floors on the bench lectures, for more than twice the encode time (off on a Pi)',
         },
         models: {
           type: 'object', additionalProperties: false, default: {},
