@@ -123,7 +123,7 @@ export function zones(plan: Plan, r: RenditionPlan, win?: EncodeWindow): string 
   return parts.reverse().join('/');
 }
 
-function hlsOut(dir: string, segmentSeconds: number): string[] {
+export function hlsOut(dir: string, segmentSeconds: number): string[] {
   return [
     '-f', 'hls', '-hls_time', String(segmentSeconds), '-hls_playlist_type', 'vod',
     '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4',
@@ -133,7 +133,7 @@ function hlsOut(dir: string, segmentSeconds: number): string[] {
 }
 
 /** Frame selection, size and (lowest rendition) region of interest of one rendition's branch. */
-function videoChain(plan: Plan, r: RenditionPlan, win?: EncodeWindow): string {
+export function videoChain(plan: Plan, r: RenditionPlan, win?: EncodeWindow): string {
   // the lowest rendition only: measured there (QP 37), and it is the one every student pays
   const roi = r.effort === 'max' ? roiForRendition(plan, r) : undefined;
   return `select='${selectExpr(plan, r, win)}',scale=${r.width}:${r.height}:flags=lanczos,format=yuv420p${roi?.filter ?? ''}`;

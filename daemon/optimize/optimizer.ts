@@ -18,6 +18,7 @@ import { encode, headerQp } from './encode.js';
 import { missKey, worthRetrying, type GiveUp } from './attempts.js';
 import { writeMaster } from './package.js';
 import type { PackageSummary } from './package.js';
+import type { Av1Report } from './av1.js';
 import type { Miss, VerifyReport } from './verify.js';
 import type { Progress } from './progress.js';
 import { exists, ioError, publishDir } from '../util/atomic.js';
@@ -240,12 +241,13 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     const published = best!;
     const misses = published.report?.misses ?? [];
     if (misses.length) log.warn({ attempts, misses: describeMisses(misses) }, 'published under the floor on some shots: the best attempt is kept');
+    const av1 = cfg.av1 === 'on' ? await timed('av1', 0, () => withAv1(published.plan, info.path, tmp, cfg, ceilings, signal)) : undefined;
     const pkg = await timed('publish', 0.05, async () => {
-      const summary = await writeMaster(tmp, published.plan, signal);
+      const summary = await writeMaster(tmp, published.plan, signal, av1?.kept ? [av1.id] : []);
       // plain writes: the temp folder is fsync'ed as a whole and renamed in one step by publishDir
       await writeFile(join(tmp, 'plan.json'), JSON.stringify(published.plan, null, 1));
       await writeFile(join(tmp, 'report.json'), JSON.stringify({
-        input: info, shots, verify: published.report, misses, attempts, published: published.attempt, reencodes, gaveUp, boost: req.boost, timings, models: modelNotes,
+        input: info, shots, verify: published.report, misses, attempts, published: published.attempt, reencodes, gaveUp, boost: req.boost, timings, models: modelNotes, av1,
       }, null, 1));
       await publishDir(tmp, outAbs);
       return summary;
@@ -268,6 +270,17 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
 }
 
 export { backToRules };
+
+/** The AV1 data saver (optimize.av1), verified like the H.264 one; loaded only when asked for. */
+async function withAv1(plan: Plan, input: string, dir: string, cfg: Readonly<OptimizeConfig>, ceilings: Map<number, number>, signal?: AbortSignal): Promise<Av1Report> {
+  const { addAv1 } = await import('./av1.js');
+  const check = cfg.verify ? async (p: Plan): Promise<Miss[]> => {
+    const { verify } = await import('./verify.js');
+    // the audio is the H.264 one's, already measured: pictures and text only
+    return (await verify(p, input, dir, { floors: cfg.floors, signal, lang: cfg.ocrLang, speech: [], ceilings })).misses;
+  } : undefined;
+  return addAv1(plan, input, dir, { threads: cfg.threads, verify: check, signal });
+}
 
 /**
  * The next attempt: more bits on the shots that missed (the rest of the package is kept), the

@@ -2,6 +2,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../media/run.js';
 import type { Plan } from './plan.js';
+import { av1CodecString } from './av1.js';
 
 /** What a rendition costs, read back from its own playlist and files. */
 export interface RenditionStats {
@@ -37,7 +38,7 @@ export async function renditionStats(root: string, id: string): Promise<Renditio
   }
   const averageBps = duration > 0 ? (bytes * 8) / duration : 0;
   const probe = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_streams', join(dir, 'index.m3u8')]);
-  const s = (JSON.parse(probe.stdout) as { streams: Array<{ codec_name: string; profile?: string; level?: number; width?: number; height?: number }> }).streams[0];
+  const s = (JSON.parse(probe.stdout) as { streams: Array<{ codec_name: string; profile?: string; level?: number; pix_fmt?: string; width?: number; height?: number }> }).streams[0];
   return {
     id, playlist: `${id}/index.m3u8`, segments, duration, bytes, averageBps,
     peakBps: Math.max(peak, averageBps), codec: codecString(s), width: s?.width, height: s?.height,
@@ -45,13 +46,14 @@ export async function renditionStats(root: string, id: string): Promise<Renditio
 }
 
 /** RFC 6381 codec strings as players expect them in CODECS. */
-export function codecString(s: { codec_name: string; profile?: string; level?: number } | undefined): string {
+export function codecString(s: { codec_name: string; profile?: string; level?: number; pix_fmt?: string } | undefined): string {
   if (!s) return '';
   if (s.codec_name === 'h264') {
     const p = /high/i.test(s.profile ?? '') ? '64' : /main/i.test(s.profile ?? '') ? '4d' : '42';
     const lvl = (s.level ?? 40).toString(16).padStart(2, '0');
     return `avc1.${p}00${lvl}`;
   }
+  if (s.codec_name === 'av1') return av1CodecString(s);
   if (s.codec_name === 'aac') return 'mp4a.40.2';
   if (s.codec_name === 'opus') return 'opus';
   return s.codec_name;
@@ -122,14 +124,17 @@ export function masterPlaylist(video: RenditionStats[], audio: RenditionStats[],
     lines.push(`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="${group}",NAME="Audio (${group})",LANGUAGE="${lang}",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="1",URI="${a.playlist}"`);
   }
   // v0 first: the plan makes it the data saver (a short clip can measure otherwise)
-  const sorted = [...video].sort((x, y) => x.id.localeCompare(y.id, 'en', { numeric: true }));
+  // an AV1 twin (v0a) goes before its H.264 rendition: fewer bytes, so the lower BANDWIDTH;
+  // players that cannot decode it skip it by its CODECS
+  const rank = (id: string): string => (/^v\d+a$/.test(id) ? id.slice(0, -1) : `${id}~`);
+  const sorted = [...video].sort((x, y) => rank(x.id).localeCompare(rank(y.id), 'en', { numeric: true }));
   const audioOrder = [...audio].sort((x, y) => x.averageBps - y.averageBps);
   // BANDWIDTH is an upper bound, so raising it is allowed: players and scorers that pick "the
   // lowest variant" by BANDWIDTH must find the data-saver rendition first, even when a short
   // lesson's peak segment says otherwise
   let floor = 0;
   for (const v of sorted) {
-    const r = plan.renditions.find((p) => p.id === v.id);
+    const r = plan.renditions.find((p) => p.id === v.id || `${p.id}a` === v.id);
     const variants = audioOrder.length ? audioOrder : [undefined];
     for (const a of variants) {
       const bw = Math.max(floor + 1, Math.ceil(v.peakBps + (a?.peakBps ?? 0)));
@@ -171,14 +176,16 @@ export function fixLastSegment(playlist: string, duration: number): string {
   return lines.map((l) => (l.startsWith('#EXT-X-TARGETDURATION:') ? `#EXT-X-TARGETDURATION:${Math.round(longest)}` : l)).join('\n');
 }
 
-export async function writeMaster(dir: string, plan: Plan, signal?: AbortSignal): Promise<PackageSummary> {
-  for (const r of plan.renditions) {
-    const p = join(dir, r.id, 'index.m3u8');
+/** `extra`: renditions beside the plan's (the AV1 data saver, av1.ts) */
+export async function writeMaster(dir: string, plan: Plan, signal?: AbortSignal, extra: string[] = []): Promise<PackageSummary> {
+  const ids = [...plan.renditions.map((r) => r.id), ...extra];
+  for (const id of ids) {
+    const p = join(dir, id, 'index.m3u8');
     const text = await readFile(p, 'utf8');
     const fixed = fixLastSegment(text, plan.duration);
     if (fixed !== text) await writeFile(p, fixed);
   }
-  const video = await Promise.all(plan.renditions.map((r) => renditionStats(dir, r.id)));
+  const video = await Promise.all(ids.map((id) => renditionStats(dir, id)));
   const audio = plan.audio ? await Promise.all(['a-opus', 'a-aac'].map((id) => renditionStats(dir, id))) : [];
   // dir is the unpublished temp folder: publishDir fsyncs it whole before the rename
   await writeFile(join(dir, 'master.m3u8'), masterPlaylist(video, audio, plan));

@@ -4,7 +4,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [dir, ...lectures] = process.argv.slice(2);
-const RECIPES = ['yachay', 'kolibri_lowres', 'expert_x264', 'yt360', 'yt144'];
+// yachay_av1: the AV1 data saver (AV1=1), its own row beside the H.264 one
+const RECIPES = ['yachay', 'yachay_av1', 'kolibri_lowres', 'expert_x264', 'yt360', 'yt144'];
 const FLOORS = { ocr: 0.97, stoi: 0.96, head: 0.95, motion: 0.75, mbmin: 0.55 };
 const f = (x, d = 3) => (x === null || x === undefined ? '–' : Number(x).toFixed(d));
 const rows = [];
@@ -19,7 +20,7 @@ for (const spec of lectures) {
     const d = JSON.parse(readFileSync(p, 'utf8'));
     byRecipe[r] = d;
     const pk = d.ssim?.per_kind ?? {};
-    const ok = r !== 'yachay' ? '' :
+    const ok = !r.startsWith('yachay') ? '' :
       (d.ocr.word_acc_ratio >= FLOORS.ocr && d.speech.stoi >= FLOORS.stoi && (pk.talking_head?.all ?? 1) >= FLOORS.head &&
         (pk.motion?.all ?? 1) >= FLOORS.motion && d.mb_per_min <= FLOORS.mbmin) ? 'yes' : 'NO';
     if (ok === 'NO') allOk = false;

@@ -187,19 +187,28 @@ export function applyQuality() {
     // the ladder's own names: v0 = ahorro … vN = calidad; same video, two audio codecs: the
     // variant with this browser's audio first. Bitrate only when the names are not ours.
     const codec = audioId() === 'a-opus' ? 'opus' : 'mp4a';
+    // v0a: the same picture as v0 in AV1, fewer bytes; only where this browser decodes it
     const ls = hls.levels.map((l, i) => {
-      const m = /\/v(\d+)\/index\.m3u8/.exec(String(l.url || ''));
-      return { i, n: m ? Number(m[1]) : NaN, rate: l.bitrate || 0, mine: String(l.audioCodec || '').startsWith(codec) ? 0 : 1 };
+      const m = /\/v(\d+)(a?)\/index\.m3u8/.exec(String(l.url || ''));
+      const ok = !m || !m[2] || decodes(String(l.videoCodec || 'av01.0.08M.08'));
+      return { i, n: m && ok ? Number(m[1]) : NaN, rate: l.bitrate || 0, mine: String(l.audioCodec || '').startsWith(codec) ? 0 : 1 };
     });
     const named = ls.filter((l) => Number.isFinite(l.n));
     const low = state.quality === 'low';
+    // same rung: this browser's audio first, then the fewer bytes (AV1 where it plays)
     const pick = named.length
-      ? named.sort((a, b) => (low ? a.n - b.n : b.n - a.n) || a.mine - b.mine)[0]
+      ? named.sort((a, b) => (low ? a.n - b.n : b.n - a.n) || a.mine - b.mine || a.rate - b.rate)[0]
       : ls.sort((a, b) => (low ? a.rate - b.rate : b.rate - a.rate))[0];
     if (pick) level = pick.i;
   }
   if (state.started) hls.currentLevel = level;
   else hls.startLevel = level;
+}
+
+/** @param {string} codec */
+function decodes(codec) {
+  const MS = /** @type {any} */ (window).MediaSource;
+  return Boolean(MS && MS.isTypeSupported && MS.isTypeSupported(`video/mp4; codecs="${codec}"`));
 }
 
 export function onAudioOnlyToggle() {
