@@ -11,6 +11,7 @@ import { analyse, type Analysis } from './analyse.js';
 import type { FaceFrame, faceTap } from '../models/face.js';
 import { findShots, speechIntervals } from './shots.js';
 import type { Shot } from './shots.js';
+import { refineCuts } from './cuts.js';
 import { NEAR_MISS, backToRules, makePlan, withMoreBits } from './plan.js';
 import type { Plan } from './plan.js';
 import { withBoost, type Boost } from './boost.js';
@@ -110,6 +111,13 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
     await faces?.dispose();
   }
   let shots = findShots(an, info.duration);
+  if (cfg.refineCuts && info.video && shots.length > 1) {
+    const refined = await timed('cuts', 0.01, () => refineCuts(info.path, shots, {
+      analysisFps: cfg.analysisFps, baseFps: Math.min(30, Math.max(1, Math.round(info.video!.fps))), signal,
+    }));
+    shots = refined.shots;
+    log.info({ moved: refined.moved, of: shots.length - 1 }, 'cuts moved onto the source frame where the picture changes');
+  }
   const rulePlan = makePlan(info, shots, { segmentSeconds: cfg.segmentSeconds });
   let plan = rulePlan;
   let modelNotes: Record<string, unknown> | undefined;
