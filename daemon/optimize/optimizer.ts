@@ -12,7 +12,7 @@ import type { FaceFrame, faceTap } from '../models/face.js';
 import { findShots, speechIntervals } from './shots.js';
 import type { Shot } from './shots.js';
 import { refineCuts } from './cuts.js';
-import { NEAR_MISS, backToRules, makePlan, withMoreBits } from './plan.js';
+import { NEAR_MISS, SPEECH_SAFE_BITRATE, backToRules, makePlan, withMoreBits } from './plan.js';
 import type { Plan } from './plan.js';
 import { withBoost, type Boost } from './boost.js';
 import { encode, headerQp } from './encode.js';
@@ -295,8 +295,11 @@ export function nextAttempt(plan: Plan, rulePlan: Plan, report: Pick<VerifyRepor
   const videoChanged = JSON.stringify(next.renditions) !== JSON.stringify(plan.renditions);
   const audioMissed = report.misses.some((m) => m.kind === 'speech');
   if (audioMissed && next.audio) {
-    // a pause gated too eagerly can clip words: drop the gate before spending more bits
-    next = next.audio.gate
+    // below the rate measured safe on every bench lecture, that rate first; then a pause gated
+    // too eagerly can clip words: drop the gate before spending more bits
+    next = next.audio.opus.bitrate < SPEECH_SAFE_BITRATE
+      ? { ...next, audio: { ...next.audio, opus: { ...next.audio.opus, bitrate: SPEECH_SAFE_BITRATE } } }
+      : next.audio.gate
       ? { ...next, audio: { ...next.audio, gate: undefined } }
       : { ...next, audio: { ...next.audio, opus: { ...next.audio.opus, bitrate: next.audio.opus.bitrate + 6000 } } };
   }

