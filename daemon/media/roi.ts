@@ -1,3 +1,5 @@
+import { shotTree } from './expr.js';
+
 /**
  * The face model's region of interest turned into fewer bytes. Inside a talking-head shot the
  * picture outside the region (the face and what is shown below it) is softened with a light
@@ -89,33 +91,107 @@ export interface RoiBranch {
 }
 
 /**
+ * At most this many sharp windows are pasted back. ffmpeg's overlay makes its main frame
+ * writable before it looks at `enable` (libavfilter framesync keeps a reference), so every
+ * overlay in the chain copies every frame of the rendition, inside its shot or not. One
+ * overlay per region shot made the 60-minute bench lecture's 28 regions cost more main-thread
+ * time than x264 (28 copies of each 720p frame); a 3-minute clip with 11 region shots encoded
+ * 1.7× slower than without regions. Regions are grouped instead: a group's window has the
+ * largest size among its shots and moves to each shot's region.
+ */
+export const ROI_WINDOWS = 3;
+
+interface Part { shot: number; start: number; end: number; px: PixelRect }
+interface Window { w: number; h: number; parts: Part[] }
+
+/**
+ * Groups regions into at most `max` windows, each as large as its largest member: contiguous
+ * runs of the regions sorted by area, split where the sharp area added beyond each region
+ * (times its shot's length) is least.
+ */
+export function groupWindows(parts: readonly Part[], max = ROI_WINDOWS): Window[] {
+  const sorted = [...parts].sort((a, b) => a.px.w * a.px.h - b.px.w * b.px.h || a.start - b.start);
+  const n = sorted.length;
+  const k = Math.min(max, n);
+  // cost[a][b]: extra sharp area × seconds when sorted[a..b] share one window
+  const cost = (a: number, b: number): number => {
+    let w = 0; let h = 0;
+    for (let i = a; i <= b; i++) { w = Math.max(w, sorted[i]!.px.w); h = Math.max(h, sorted[i]!.px.h); }
+    let c = 0;
+    for (let i = a; i <= b; i++) c += (w * h - sorted[i]!.px.w * sorted[i]!.px.h) * (sorted[i]!.end - sorted[i]!.start);
+    return c;
+  };
+  // best[g][i]: least cost of sorted[0..i-1] in g windows; cut[g][i] where the last window starts
+  const best = Array.from({ length: k + 1 }, () => new Array<number>(n + 1).fill(Infinity));
+  const cut = Array.from({ length: k + 1 }, () => new Array<number>(n + 1).fill(0));
+  best[0]![0] = 0;
+  for (let g = 1; g <= k; g++) {
+    for (let i = 1; i <= n; i++) {
+      for (let j = g - 1; j < i; j++) {
+        const c = best[g - 1]![j]! + cost(j, i - 1);
+        if (c < best[g]![i]!) { best[g]![i] = c; cut[g]![i] = j; }
+      }
+    }
+  }
+  const windows: Window[] = [];
+  for (let g = k, i = n; g > 0; g--) {
+    const j = cut[g]![i]!;
+    const members = sorted.slice(j, i);
+    windows.unshift({
+      w: Math.max(...members.map((m) => m.px.w)),
+      h: Math.max(...members.map((m) => m.px.h)),
+      parts: members.sort((a, b) => a.start - b.start),
+    });
+    i = j;
+  }
+  return windows.filter((w) => w.parts.length > 0);
+}
+
+/** `t` inside one of `parts` (sorted by start): a tree, so hundreds of shots stay parseable. */
+function during(parts: readonly Part[]): string {
+  return shotTree(parts.map((q) => q.start), (i) => `gte(t,${(parts[i]!.start - EPS).toFixed(4)})*lt(t,${(parts[i]!.end - EPS).toFixed(4)})`);
+}
+
+/**
  * The region-of-interest part of one rendition's branch, or undefined when no shot has a
  * usable region (then the encode is exactly what it was without this module). `regions` is
  * in Plan.shots order; by default the plan's own `roi` fields.
  *
- * Graph: the frame is split into one copy to blur and one copy per region shot; the blur runs
- * only inside region shots, and each shot's sharp crop is overlaid back only inside that shot
- * (`enable=` on both; t is the source time the branch's select keeps).
+ * Graph: the frame is split into one copy to blur and one copy per window; the blur runs only
+ * inside region shots, and each window crops the sharp frame where the current shot's region
+ * is (x and y follow the shot, evaluated per frame) and is overlaid back only inside its own
+ * shots (`enable=`; t is the source time the branch's select keeps). A window larger than the
+ * shot's region starts at the region and is pulled back inside the frame, so it always covers it.
  */
 export function roiForRendition(plan: RoiPlan, r: RoiRendition,
   regions: ReadonlyArray<Rect | undefined> = plan.shots.map((s) => s.roi)): RoiBranch | undefined {
-  const parts: Array<{ shot: number; px: PixelRect; when: string }> = [];
+  const parts: Part[] = [];
   plan.shots.forEach((s, i) => {
     const rect = regions[i];
     const px = rect && roiPixels(rect, r.width, r.height);
     if (!px) return;
-    const end = plan.shots[i + 1]?.start ?? plan.duration + 1;
-    parts.push({ shot: i, px, when: `gte(t,${(s.start - EPS).toFixed(4)})*lt(t,${(end - EPS).toFixed(4)})` });
+    parts.push({ shot: i, start: s.start, end: plan.shots[i + 1]?.start ?? plan.duration + 1, px });
   });
   if (parts.length === 0) return undefined;
+  const windows = groupWindows(parts);
   const p = `roi${r.id}`;
-  const crops = parts.map((_, k) => `[${p}c${k}]`).join('');
-  const graph = [`,split=${parts.length + 1}[${p}b]${crops}`];
-  parts.forEach(({ px }, k) => graph.push(`;[${p}c${k}]crop=${px.w}:${px.h}:${px.x}:${px.y}[${p}r${k}]`));
-  graph.push(`;[${p}b]gblur=sigma=${ROI_BLUR_SIGMA}:enable='${parts.map((q) => q.when).join('+')}'[${p}m0]`);
-  parts.forEach(({ px, when }, k) => {
-    const out = k < parts.length - 1 ? `[${p}m${k + 1}]` : '';
-    graph.push(`;[${p}m${k}][${p}r${k}]overlay=${px.x}:${px.y}:enable='${when}'${out}`);
+  const crops = windows.map((_, k) => `[${p}c${k}]`).join('');
+  const graph = [`,split=${windows.length + 1}[${p}b]${crops}`];
+  const place = windows.map((win) => {
+    const at = (f: (q: Part) => number): string => {
+      const starts = win.parts.map((q) => q.start);
+      return shotTree(starts, (i) => String(f(win.parts[i]!)));
+    };
+    return {
+      x: at((q) => Math.min(q.px.x, r.width - win.w)),
+      y: at((q) => Math.min(q.px.y, r.height - win.h)),
+    };
+  });
+  windows.forEach((win, k) => graph.push(`;[${p}c${k}]crop=w=${win.w}:h=${win.h}:x='${place[k]!.x}':y='${place[k]!.y}'[${p}r${k}]`));
+  graph.push(`;[${p}b]gblur=sigma=${ROI_BLUR_SIGMA}:enable='${during([...parts].sort((a, b) => a.start - b.start))}'[${p}m0]`);
+  windows.forEach((win, k) => {
+    const out = k < windows.length - 1 ? `[${p}m${k + 1}]` : '';
+    graph.push(`;[${p}m${k}][${p}r${k}]overlay=x='${place[k]!.x}':y='${place[k]!.y}':eval=frame:enable='${during(win.parts)}'${out}`);
   });
   return { filter: graph.join(''), shots: parts.map((q) => q.shot) };
 }

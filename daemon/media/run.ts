@@ -66,6 +66,13 @@ const live = new Set<ChildProcess>();
  * its parent dies (PR_SET_PDEATHSIG) and then execs ffmpeg itself: same pid, no extra process.
  */
 const PDEATHSIG = process.platform === 'linux' && existsSync('/usr/bin/setpriv');
+/**
+ * Run as root (a technician's shell, a test machine), SVT-AV1 gives each of its threads
+ * real-time priority (SCHED_FIFO 99), and an AV1 encode then starves the box's own event loop
+ * and every nice'd job on a 2-core box. Without CAP_SYS_NICE the library warns and keeps its
+ * threads at normal priority; the box running as its own user never had the capability.
+ */
+const NO_REALTIME = PDEATHSIG && process.getuid?.() === 0 ? ['--bounding-set', '-sys_nice', '--inh-caps', '-sys_nice'] : [];
 
 let paused = false;
 
@@ -110,7 +117,7 @@ export function run(bin: Tool, args: string[], opts: RunOptions = {}): Promise<R
     }
     let child: ChildProcess;
     try {
-      const [cmd, argv] = PDEATHSIG ? ['setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];
+      const [cmd, argv] = PDEATHSIG ? ['setpriv', ['--pdeathsig', 'KILL', ...NO_REALTIME, '--', bin, ...args]] : [bin, args];
       child = spawn(cmd, argv, {
         stdio: opts.onPipe3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true,
         ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FfmpegFailure, run } from '../media/run.js';
 import { YachayError } from '../errors.js';
 import { roiForRendition } from '../media/roi.js';
+import { shotTree } from '../media/expr.js';
 import type { Plan, RenditionPlan } from './plan.js';
 
 /**
@@ -68,19 +69,6 @@ export function simulateSelect(plan: Plan, r: RenditionPlan, win?: EncodeWindow,
     }
   }
   return { total: out, firstFrame };
-}
-
-/**
- * ffmpeg's expression parser nests one level per function call and gives up at 100 levels
- * (libavutil/eval.c), and a flat chain of one `if` per shot hit that at ~49 shots. A lecture
- * with a slide a minute has 60 shots an hour; a classroom camera, hundreds. So per-shot choices
- * are a balanced binary tree of `if(lt(t,cut),left,right)`: depth grows with log2(shots), and
- * each frame evaluates one path (ffmpeg's `if` evaluates only the branch it takes).
- */
-export function shotTree(starts: number[], leaf: (i: number) => string, lo = 0, hi = starts.length - 1): string {
-  if (lo >= hi) return leaf(lo);
-  const mid = (lo + hi + 1) >> 1;
-  return `if(lt(t,${(starts[mid]! - EPS).toFixed(4)}),${shotTree(starts, leaf, lo, mid - 1)},${shotTree(starts, leaf, mid, hi)})`;
 }
 
 /** ffmpeg `select` expression, the same rule as simulateSelect(): first frame of every shot, then one per time slot. */

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ffmpeg } from '../helpers/media.js';
@@ -11,7 +12,7 @@ import { probe } from '../../daemon/optimize/probe.js';
 import type { Shot, ShotClass } from '../../daemon/optimize/shots.js';
 import { playlistInputArgs } from '../../daemon/quality/audio.js';
 import { parseSsimSummaries } from '../../daemon/quality/ssim.js';
-import { roiForRendition, roiPixels } from '../../daemon/media/roi.js';
+import { ROI_WINDOWS, groupWindows, roiForRendition, roiPixels } from '../../daemon/media/roi.js';
 import type { PixelRect, Rect } from '../../daemon/media/roi.js';
 
 // A real face (public-domain astronaut portrait) moving over a noisy test pattern, encoded as
@@ -38,6 +39,12 @@ function faceRect(start: number, end: number): Rect {
     x1 = Math.max(x1, faceX(t) + FACE); y1 = Math.max(y1, faceY(t) + FACE);
   }
   return { x: x0 / W, y: y0 / H, w: (x1 - x0) / W, h: (y1 - y0) / H };
+}
+
+async function writeScript(dir: string, graph: string): Promise<string> {
+  const p = join(dir, 'graph.txt');
+  await writeFile(p, graph);
+  return p;
 }
 
 function makeFaceClip(dir: string): string {
@@ -99,7 +106,85 @@ t.test('no region anywhere: no branch, the encode stays as it is', async (t) => 
   const two = roiForRendition(plan, r, [{ x: 0.3, y: 0.1, w: 0.4, h: 0.6 }, undefined]);
   t.same(two?.shots, [0]);
   t.match(two?.filter, /^,split=2\[roiv0b\]\[roiv0c0\];/);
-  t.match(two?.filter, /overlay=192:32:enable='gte\(t,-0\.0001\)\*lt\(t,1\.9999\)'$/, 'sharp region only inside its shot');
+  t.match(two?.filter, /overlay=x='192':y='32':eval=frame:enable='gte\(t,-0\.0001\)\*lt\(t,1\.9999\)'$/, 'sharp region only inside its shot');
+});
+
+/** Y plane of a yuv420p raw frame stream, frame by frame. */
+async function lumaFrames(args: string[], w: number, h: number): Promise<Buffer[]> {
+  const size = w * h * 3 / 2;
+  const chunks: Buffer[] = [];
+  await run('ffmpeg', args, { onStdout: (c) => chunks.push(c) });
+  const all = Buffer.concat(chunks);
+  const out: Buffer[] = [];
+  for (let o = 0; o + size <= all.length; o += size) out.push(all.subarray(o, o + w * h));
+  return out;
+}
+
+t.test('many region shots share at most three windows; each region stays exactly sharp', async (t) => {
+  // six one-second shots, five with regions of four sizes, over a test pattern full of edges
+  const w = 320; const h = 192; const fps = 10;
+  const info = { path: 'x.mp4', duration: 6, video: { fps, displayWidth: w, displayHeight: h } };
+  const shots = [0, 1, 2, 3, 4, 5].map((i) => shot(i, i, i + 1, 'talking_head'));
+  const plan = makePlan(info as Parameters<typeof makePlan>[0], shots, { segmentSeconds: 6 });
+  const rects: Array<Rect | undefined> = [
+    { x: 0.1, y: 0.1, w: 0.3, h: 0.4 }, undefined, { x: 0.5, y: 0.2, w: 0.2, h: 0.3 },
+    { x: 0.7, y: 0.5, w: 0.3, h: 0.5 }, { x: 0.05, y: 0.5, w: 0.5, h: 0.45 }, { x: 0.4, y: 0.05, w: 0.1, h: 0.2 },
+  ];
+  const r = { id: 'v0', width: w, height: h };
+  const roi = roiForRendition(plan, r, rects)!;
+  t.same(roi.shots, [0, 2, 3, 4, 5]);
+  t.equal((roi.filter.match(/overlay=/g) ?? []).length, ROI_WINDOWS, 'five regions, three windows');
+  const src = ['-f', 'lavfi', '-i', `testsrc2=s=${w}x${h}:r=${fps}:d=6,format=yuv420p`];
+  const [plain, blurred] = await Promise.all([
+    lumaFrames(['-v', 'error', ...src, '-f', 'rawvideo', 'pipe:1'], w, h),
+    lumaFrames(['-v', 'error', ...src, '-filter_complex', `[0:v]null${roi.filter}`, '-f', 'rawvideo', 'pipe:1'], w, h),
+  ]);
+  t.equal(blurred.length, 60, 'every frame comes through');
+  let checked = 0;
+  for (let f = 0; f < 60; f++) {
+    const i = Math.floor(f / fps);
+    const a = plain[f]!; const b = blurred[f]!;
+    const px = rects[i] && roiPixels(rects[i]!, w, h);
+    if (!px) {
+      if (!a.equals(b)) t.fail(`frame ${f}: a shot without a region must not change`);
+      continue;
+    }
+    let diffInside = 0; let outside = 0; let diffOutside = 0;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const inside = x >= px.x && x < px.x + px.w && y >= px.y && y < px.y + px.h;
+        const d = a[y * w + x] !== b[y * w + x];
+        if (inside) diffInside += d ? 1 : 0;
+        else { outside++; diffOutside += d ? 1 : 0; }
+      }
+    }
+    if (diffInside > 0) t.fail(`frame ${f}: ${diffInside} pixels of the region changed`);
+    // the window may be larger than this shot's region, but most of the frame outside it is blurred
+    if (diffOutside < 0.2 * outside) t.fail(`frame ${f}: only ${diffOutside} of ${outside} pixels outside the region blurred`);
+    checked++;
+  }
+  t.equal(checked, 50, 'five region shots checked frame by frame');
+});
+
+t.test('600 region shots: a parseable graph, three windows, each at least its regions', async (t) => {
+  const n = 600; const w = 320; const h = 180;
+  const parts = Array.from({ length: n }, (_, i) => ({
+    shot: i, start: i * 0.1, end: (i + 1) * 0.1,
+    px: { x: 16 * (i % 7), y: 16 * (i % 3), w: 64 + 16 * (i % 9), h: 64 + 16 * (i % 5) },
+  }));
+  const windows = groupWindows(parts);
+  t.equal(windows.length, ROI_WINDOWS);
+  t.equal(windows.reduce((s, x) => s + x.parts.length, 0), n, 'every region is in one window');
+  t.ok(windows.every((x) => x.parts.every((q) => q.px.w <= x.w && q.px.h <= x.h)), 'each window covers its regions');
+  const info = { path: 'x.mp4', duration: n * 0.1, video: { fps: 30, displayWidth: w, displayHeight: h } };
+  const plan = makePlan(info as Parameters<typeof makePlan>[0], parts.map((q) => shot(q.shot, q.start, q.end, 'talking_head')), { segmentSeconds: 6 });
+  const rects = parts.map((q) => ({ x: q.px.x / w, y: q.px.y / h, w: q.px.w / w, h: q.px.h / h }));
+  const roi = roiForRendition(plan, { id: 'v0', width: w, height: h }, rects)!;
+  t.equal(roi.shots.length, n);
+  // ffmpeg parses and runs it (a flat `enable` sum of 600 terms did not parse)
+  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=s=${w}x${h}:r=30:d=${n * 0.1},format=yuv420p`,
+    '-filter_complex_script', await writeScript(t.testdir(), `[0:v]null${roi.filter}`), '-f', 'null', '-']);
+  t.pass('600 region shots filtered');
 });
 
 t.test('face region: fewer bytes, the face as sharp as before', async (t) => {
