@@ -113,6 +113,7 @@ export const configSchema = {
         },
         segmentSeconds: { type: 'number', minimum: 1, maximum: 30, default: 6, description: 'target HLS segment length' },
         analysisFps: { type: 'number', minimum: 1, maximum: 30, default: 5, description: 'frames per second decoded for analysis' },
+        refineCuts: { type: 'boolean', default: true, description: 'move each cut the analysis found onto the source frame where the picture changes (a short decode per cut)' },
         maxAttempts: { type: 'integer', minimum: 1, maximum: 5, default: 3, description: 'encodes per rendition before giving up on a floor' },
         verify: { type: 'boolean', default: true, description: 'measure the quality floors on the output before publishing' },
         ocrLang: { type: 'string', enum: ['spa', 'eng', 'spa+eng'], default: 'spa', description: 'language of slide text for the OCR check' },

@@ -90,14 +90,17 @@ const REASONS: Record<ShotClass, string> = {
 
 /**
  * Opus (Chrome, Firefox, Android) and an AAC twin for Safari/iOS, which cannot play Opus in HLS.
- * Speech: Opus voice mode at 12 kb/s with 60 ms frames kept STOI 0.974 on generated
- * lectures (10 kb/s fell to the 0.96 floor); AAC needs 20 kb/s for the same.
+ * Speech: Opus voice mode at 11 kb/s with 60 ms frames kept STOI 0.966–0.968 on the three bench
+ * lectures by the referee (12 kb/s: 0.971–0.974; 10 kb/s: 0.960; 40 or 20 ms frames cost more
+ * bytes for the same score); AAC needs 20 kb/s for the same. The margin is thin, so a lesson
+ * whose speech misses its floor goes back to SPEECH_SAFE_BITRATE first (optimizer.nextAttempt).
  */
+export const SPEECH_SAFE_BITRATE = 12000;
 export const AUDIO_SETTINGS: Record<'speech' | 'music', AudioPlan> = {
   speech: {
     // 48 kHz in, although speech needs 16: Chrome refuses fMP4 Opus whose header says 16 kHz
     // (OpusSpecificBox vs sample entry mismatch), and Opus codes the same bits either way
-    mode: 'speech', opus: { bitrate: 12000, application: 'voip', sampleRate: 48000, frameMs: 60 },
+    mode: 'speech', opus: { bitrate: 11000, application: 'voip', sampleRate: 48000, frameMs: 60 },
     aac: { bitrate: 20000, sampleRate: 16000 },
   },
   music: {
@@ -197,12 +200,17 @@ export function reclassShot(plan: Plan, index: number, cls: ShotClass, why: stri
   };
 }
 
-/** Static shots get one keyframe (a long GOP is where the bytes are saved); moving ones one per segment. */
+/**
+ * Static shots get one keyframe (a long GOP is where the bytes are saved); moving ones one every
+ * MOVING_GOP_SEGMENTS segments: a keyframe in the Game of Life at 6 fps cost 33 KB where the
+ * P-frames around it cost 5–12 KB, and seeking lands at most 12 s before the spot.
+ */
+export const MOVING_GOP_SEGMENTS = 2;
 export function keyframeTimes(shots: ShotPlan[], segmentSeconds: number): number[] {
   const out: number[] = [];
   const STATIC_MAX_GOP = 60; // still seekable within a minute
   for (const s of shots) {
-    const every = s.cls === 'slide' || s.cls === 'board' ? STATIC_MAX_GOP : segmentSeconds;
+    const every = s.cls === 'slide' || s.cls === 'board' ? STATIC_MAX_GOP : segmentSeconds * MOVING_GOP_SEGMENTS;
     for (let t = s.start; t < s.end - 0.5; t += every) out.push(round3(t));
   }
   return out;

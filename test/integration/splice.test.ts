@@ -23,7 +23,8 @@ function lecturePlan(src: string): Plan {
   const shots = cls.map((c, i) => ({ index: i, start: i * 4, end: i * 4 + 4, cls: c, audio: 'silence' as const, reason: 'test' }));
   return {
     version: 1, input: src, duration: 20, baseFps: 30, segmentSeconds: 2, shots,
-    keyframes: keyframeTimes(shots, 2),
+    // a keyframe every 2 s in the moving shots (every two 1 s segments), so each 4 s shot spans two segments
+    keyframes: keyframeTimes(shots, 1),
     renditions: [{ id: 'v0', label: 'test', effort: 'max', width: 320, height: 180, shots: cls.map((c) => ({ fps: fps[c], qp: qp[c] })) }],
   };
 }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { makePlan, withMoreBits } from '../../../daemon/optimize/plan.js';
+import { SPEECH_SAFE_BITRATE, makePlan, withMoreBits } from '../../../daemon/optimize/plan.js';
 import { missesOf, samplesFor, shortfall, type Check } from '../../../daemon/optimize/verify.js';
 import { CEILING_MARGIN, heldFloor } from '../../../daemon/optimize/ceiling.js';
 import { describeMisses, nextAttempt } from '../../../daemon/optimize/optimizer.js';
@@ -81,7 +81,16 @@ t.test('next attempt: near misses get a finer quantiser, far misses more frames;
   const speech = nextAttempt(plan, plan, { misses: [{ start: 0, end: 9, kind: 'speech', value: 0.9, floor: 0.96 }] })!;
   t.same(speech.only, []);
   t.equal(speech.withAudio, true);
-  t.equal(speech.plan.audio!.opus.bitrate, plan.audio!.opus.bitrate + 6000);
+  t.equal(speech.plan.audio!.opus.bitrate, SPEECH_SAFE_BITRATE, 'the speech rate below the safe one goes back to it first');
+  t.ok(plan.audio!.opus.bitrate < SPEECH_SAFE_BITRATE, 'the plan starts below it');
+  const again = nextAttempt(speech.plan, plan, { misses: [{ start: 0, end: 9, kind: 'speech', value: 0.9, floor: 0.96 }] })!;
+  t.equal(again.plan.audio!.opus.bitrate, SPEECH_SAFE_BITRATE + 6000, 'then 6 kb/s more');
+  const gated = { ...plan, audio: { ...plan.audio!, gate: [{ start: 1, end: 2 }] } };
+  const first = nextAttempt(gated, plan, { misses: [{ start: 0, end: 9, kind: 'speech', value: 0.9, floor: 0.96 }] })!;
+  t.same(first.plan.audio!.gate, gated.audio.gate, 'the gate stays while the rate goes up to the safe one');
+  const second = nextAttempt(first.plan, plan, { misses: [{ start: 0, end: 9, kind: 'speech', value: 0.9, floor: 0.96 }] })!;
+  t.equal(second.plan.audio!.gate, undefined, 'then the gate goes');
+  t.equal(second.plan.audio!.opus.bitrate, SPEECH_SAFE_BITRATE);
 });
 
 t.test('the teacher boost: more bits where the package missed, or on the whole lowest rendition', async (t) => {

@@ -38,8 +38,10 @@ t.test('plan: slides get few frames, faces more; lowest rendition first', async 
   }
   t.equal(plan.audio?.mode, 'speech');
   t.equal(plan.audio?.opus.application, 'voip');
-  // one keyframe for the 12 s slide, one per segment in moving shots
-  t.same(plan.keyframes, [0, 12, 18, 20, 26]);
+  // one keyframe for the 12 s slide, one every two segments in moving shots
+  t.same(plan.keyframes, [0, 12, 20]);
+  const long = makePlan(info, [shot(0, 0, 30, 'talking_head')], { segmentSeconds: 6 });
+  t.same(long.keyframes, [0, 12, 24], 'a long face: one every 12 s, not every 6');
 });
 
 t.test('music over a quarter of the lesson switches the audio to music mode', async (t) => {
