@@ -298,7 +298,8 @@ const lowestBytes = (renditionBytes.v0 ?? 0) + (renditionBytes['a-opus'] ?? 0);
 const timings = report?.timings ?? {};
 const sumOf = (re) => Object.entries(timings).filter(([k]) => re.test(k)).reduce((s, [, v]) => s + v, 0);
 const encodeMs = sumOf(/^encode(#\d+)?$/);
-const analysisMs = sumOf(/^analyse$/) + sumOf(/^models$/);
+// the cut refinement (cuts.ts) decodes the source again around each cut: analysis too
+const analysisMs = sumOf(/^analyse$/) + sumOf(/^cuts$/) + sumOf(/^models$/);
 // model:* timings run inside analyse (face) and models (vad, rate): not stages of their own
 let at = ourEvents()[0]?.t ?? 0;
 for (const [stage, ms] of Object.entries(timings)) {
