@@ -1,11 +1,10 @@
 import t from 'tap';
-import { createReadStream, existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { makeClip } from '../helpers/media.js';
+import { CHROMIUM, CHROMIUM_ARGS, hlsSkip, serveStatic } from '../helpers/hls-static.js';
 import { encode } from '../../daemon/optimize/encode.js';
 import { keyframeTimes } from '../../daemon/optimize/plan.js';
 import type { Plan } from '../../daemon/optimize/plan.js';
@@ -16,9 +15,6 @@ import { writeMaster } from '../../daemon/optimize/package.js';
 // advance to the end, no error), the master's AV1 level is kept because Chromium says it
 // decodes its CODECS, and each reports what it dropped while playing.
 
-const CHROMIUM = '/usr/bin/chromium';
-const HLS_JS = join(process.cwd(), 'node_modules', 'hls.js', 'dist', 'hls.min.js');
-const skip = existsSync(CHROMIUM) && existsSync(HLS_JS) ? false : `needs ${CHROMIUM} and ${HLS_JS}`;
 
 const PAGE = `<!doctype html><video id="v" muted playsinline></video><script src="/hls.js"></script><script>
 window.errors = []; const v = document.getElementById('v');
@@ -29,19 +25,7 @@ h.loadSource(q.get('src')); h.attachMedia(v); v.playbackRate = Number(q.get('rat
 v.play().catch((e) => errors.push('play:' + e.message));
 </script>`;
 
-function serve(root: string): Promise<http.Server> {
-  const types: Record<string, string> = { '.m3u8': 'application/vnd.apple.mpegurl', '.m4s': 'video/iso.segment', '.mp4': 'video/mp4', '.html': 'text/html', '.js': 'text/javascript' };
-  const server = http.createServer((req, res) => {
-    const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
-    const file = path === '/hls.js' ? HLS_JS : join(root, normalize(path).replace(/^(\.\.[/\\])+/, ''));
-    if (!existsSync(file) || !statSync(file).isFile()) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-t.test('AV1 and H.264 data savers both play through in Chromium with hls.js', { skip }, async (t) => {
+t.test('AV1 and H.264 data savers both play through in Chromium with hls.js', { skip: hlsSkip }, async (t) => {
   const dir = t.testdir();
   const src = makeClip(dir, 'src', { seconds: 12, width: 640, height: 360, audio: false });
   const cls = ['slide', 'motion', 'talking_head', 'slide'] as const;
@@ -57,9 +41,9 @@ t.test('AV1 and H.264 data savers both play through in Chromium with hls.js', { 
   const summary = await writeMaster(pkg, plan, undefined, [AV1_ID]);
   const av1Codec = summary.video.find((v) => v.id === AV1_ID)!.codec;
   await writeFile(join(dir, 'index.html'), PAGE);
-  const server = await serve(dir);
+  const server = await serveStatic(dir);
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--autoplay-policy=no-user-gesture-required'] });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   t.teardown(() => browser.close());
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/index.html`;
   type W = { errors: string[]; hls: { levels: Array<{ videoCodec?: string; url?: string[] | string }> } };
