@@ -254,8 +254,10 @@ export function backToRules(plan: Plan, rules: Plan, renditionId: string, missed
     shots: r.shots.map((s, i) => {
       const index = plan.shots[i]!.index;
       const rule = ruleR.shots[i]!;
-      // the model may also have changed the frame rate: both go back to the rules
-      if (!missed.includes(index) || (s.qp <= rule.qp && s.fps === rule.fps)) return s;
+      // the model chooses frame rate and quantiser together (more frames, coarser each): a shot
+      // coarser than the rules on either goes back to the rules' pair; one that earlier
+      // attempts already gave more than the rules on both keeps it
+      if (!missed.includes(index) || (s.qp <= rule.qp && s.fps >= rule.fps)) return s;
       back.push(index);
       return { ...s, qp: rule.qp, fps: rule.fps };
     }),

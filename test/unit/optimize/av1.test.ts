@@ -22,12 +22,13 @@ t.test('chunks: one per stretch between keyframes, each at its shots\' finest AV
   const p = plan();
   const s = { preset: 10, crfOffset: 20, classOffset: { slide: 8, motion: 2, talking_head: 6 } };
   const c = av1Chunks(p, p.renditions[0]!, s);
-  t.same(c.map((x) => [x.from, x.to]), [[0, 10], [10, 16], [16, 22], [22, 23.3]], 'cut at every shot start and every segment of the moving shot');
+  // the plan's keyframes: every shot start, and every second segment (12 s) of a moving shot
+  t.same(c.map((x) => [x.from, x.to]), [[0, 10], [10, 22], [22, 23.3]], 'cut at every keyframe of the plan');
   // a 0.3 s shot has no keyframe of its own: its chunk takes the finer of the two (head 37+26 vs motion 39+22)
-  t.same(c.map((x) => x.crf), [59, 61, 61, 61]);
-  t.same(av1Chunks(p, p.renditions[0]!, { ...s, crfOffset: 40 }).map((x) => x.crf), [63, 63, 63, 63], 'AV1\'s scale ends at 63');
+  t.same(c.map((x) => x.crf), [59, 61, 61]);
+  t.same(av1Chunks(p, p.renditions[0]!, { ...s, crfOffset: 40 }).map((x) => x.crf), [63, 63, 63], 'AV1\'s scale ends at 63');
   const finer = av1Chunks(p, p.renditions[0]!, finerOn(s, [1]));
-  t.same(finer.map((x) => x.crf), [59, 55, 55, 55], 'a missed shot goes 6 steps finer, the rest stays');
+  t.same(finer.map((x) => x.crf), [59, 55, 55], 'a missed shot goes 6 steps finer, the rest stays');
   t.ok(AV1_DEFAULTS.preset >= 0 && AV1_DEFAULTS.preset <= 13);
 });
 
