@@ -113,23 +113,23 @@ export function groupWindows(parts: readonly Part[], max = ROI_WINDOWS): Window[
   const sorted = [...parts].sort((a, b) => a.px.w * a.px.h - b.px.w * b.px.h || a.start - b.start);
   const n = sorted.length;
   const k = Math.min(max, n);
-  // cost[a][b]: extra sharp area × seconds when sorted[a..b] share one window
-  const cost = (a: number, b: number): number => {
-    let w = 0; let h = 0;
-    for (let i = a; i <= b; i++) { w = Math.max(w, sorted[i]!.px.w); h = Math.max(h, sorted[i]!.px.h); }
-    let c = 0;
-    for (let i = a; i <= b; i++) c += (w * h - sorted[i]!.px.w * sorted[i]!.px.h) * (sorted[i]!.end - sorted[i]!.start);
-    return c;
-  };
-  // best[g][i]: least cost of sorted[0..i-1] in g windows; cut[g][i] where the last window starts
+  // best[g][i]: least cost of sorted[0..i-1] in g windows; cut[g][i] where the last window starts.
+  // The cost of sorted[j..i-1] sharing one window (extra sharp area × seconds) is kept as running
+  // maxima and sums while j walks down, so the whole search is O(windows × regions²).
   const best = Array.from({ length: k + 1 }, () => new Array<number>(n + 1).fill(Infinity));
   const cut = Array.from({ length: k + 1 }, () => new Array<number>(n + 1).fill(0));
   best[0]![0] = 0;
   for (let g = 1; g <= k; g++) {
     for (let i = 1; i <= n; i++) {
-      for (let j = g - 1; j < i; j++) {
-        const c = best[g - 1]![j]! + cost(j, i - 1);
-        if (c < best[g]![i]!) { best[g]![i] = c; cut[g]![i] = j; }
+      let w = 0; let h = 0; let seconds = 0; let areaSeconds = 0;
+      for (let j = i - 1; j >= g - 1; j--) {
+        const q = sorted[j]!;
+        const d = q.end - q.start;
+        w = Math.max(w, q.px.w); h = Math.max(h, q.px.h);
+        seconds += d; areaSeconds += q.px.w * q.px.h * d;
+        const c = best[g - 1]![j]! + (w * h * seconds - areaSeconds);
+        // ≤: of equal costs the earliest cut wins, as a forward walk would pick it
+        if (c <= best[g]![i]!) { best[g]![i] = c; cut[g]![i] = j; }
       }
     }
   }
