@@ -46,6 +46,8 @@ t.test('YACHAY_HUB_ROLE: the api hub leaves every encode to the worker', async (
     n = (await db.query('SELECT count(*)::int AS n FROM lessons')).rows[0].n;
   }
   t.equal(n, 1, 'the lesson is published once the worker is up');
+  // the row is written before the log line reaches the test through the hub's stderr pipe
+  for (let i = 0; i < 50 && !/"lesson published"/.test(worker.stderr() + api.stderr()); i++) await sleep(100);
   t.equal((worker.stderr().match(/"lesson published"/g) ?? []).length, 1, 'by the worker');
   t.equal((api.stderr().match(/"lesson published"/g) ?? []).length, 0, 'not by the api hub');
 });

@@ -38,6 +38,9 @@ t.test('two hubs on one database share the hub-optimize queue and publish into o
     n = (await db.query('SELECT count(*)::int AS n FROM lessons')).rows[0].n;
   }
   t.equal(n, 2, 'both lessons published');
+  // both rows are written before their log lines reach the test through the hubs' stderr pipes
+  const logged = (): number => ((a.stderr() + b.stderr()).match(/"lesson published"/g) ?? []).length;
+  for (let i = 0; i < 50 && logged() < 2; i++) await sleep(100);
   const byA = (a.stderr().match(/"lesson published"/g) ?? []).length;
   const byB = (b.stderr().match(/"lesson published"/g) ?? []).length;
   t.equal(byA + byB, 2, `each job ran once (hub A ${byA}, hub B ${byB})`);
