@@ -207,7 +207,8 @@ class FaceCollector {
   private readonly frames: FaceFrame[] = [];
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
-  private seen: { frame: Uint8Array; t: number; faces: FaceDetection[] } | undefined;
+  /** per part of the analysis decode: the parts' frames interleave, each part runs in time order */
+  private readonly seen = new Map<number, { frame: Uint8Array; t: number; faces: FaceDetection[] }>();
   /** ms spent in the model */
   ms = 0;
   /** frames the model ran on, and frames that reused a still frame's answer */
@@ -216,13 +217,13 @@ class FaceCollector {
 
   constructor(private readonly session: InferenceSession, private readonly lb: Letterbox, private readonly opts: DecodeOptions) {}
 
-  push(t: number, frame: Uint8Array): void {
+  push(t: number, frame: Uint8Array, part: number): void {
     // the feeding decode may reuse its buffer: keep our own copy of what the model will see
     const own = frame.slice();
     this.chain = this.chain.then(async () => {
       if (this.failure) return;
       try {
-        const last = this.seen;
+        const last = this.seen.get(part);
         if (last && t - last.t < STILL_RECHECK_S && meanAbsDiff(own, last.frame) < STILL_FRAME_DIFF) {
           this.reused++;
           this.frames.push({ t, faces: last.faces });
@@ -232,7 +233,7 @@ class FaceCollector {
         const faces = (await detectFaces(this.session, own, FACE_SIZE, FACE_SIZE, this.opts)).map((f) => unletterbox(f, this.lb));
         this.ms += performance.now() - t0;
         this.inferred++;
-        this.seen = { frame: own, t, faces };
+        this.seen.set(part, { frame: own, t, faces });
         this.frames.push({ t, faces });
       } catch (err) {
         this.failure = err;
@@ -243,7 +244,7 @@ class FaceCollector {
   async done(): Promise<FaceFrame[]> {
     await this.chain;
     if (this.failure) throw this.failure;
-    return this.frames;
+    return this.frames.sort((a, b) => a.t - b.t);
   }
 }
 
@@ -266,7 +267,7 @@ export function faceTap(session: InferenceSession, info: MediaInfo, opts: Decode
   const lb = letterboxOf(info);
   const collector = new FaceCollector(session, lb, opts);
   return {
-    tap: { fps: opts.fps ?? 2, filters: letterboxFilters(lb), frameBytes: FRAME_BYTES, onFrame: (t, frame) => collector.push(t, frame) },
+    tap: { fps: opts.fps ?? 2, filters: letterboxFilters(lb), frameBytes: FRAME_BYTES, onFrame: (t, frame, part) => collector.push(t, frame, part) },
     done: () => collector.done(),
     modelMs: () => collector.ms,
     counts: () => ({ inferred: collector.inferred, reused: collector.reused }),

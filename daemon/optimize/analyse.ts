@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rawFrames, run } from '../media/run.js';
 import type { MediaInfo } from './probe.js';
@@ -61,8 +61,12 @@ export interface FrameTap {
   /** ffmpeg filters after `fps` (scale, pad…) that end in a packed format of `frameBytes` */
   filters: string;
   frameBytes: number;
-  /** each frame in order, `t` seconds from the start of the decode; the bytes are the caller's */
-  onFrame(t: number, frame: Uint8Array): void;
+  /**
+   * each frame, `t` seconds from the start of the video; the bytes are the caller's. Frames come
+   * in time order within a `part` (one of the decodes that run side by side over consecutive
+   * stretches of the video), not across parts.
+   */
+  onFrame(t: number, frame: Uint8Array, part: number): void;
 }
 
 /** decoder options for analysis passes that sample a few small frames */
@@ -90,20 +94,55 @@ export interface AnalyseOptions {
   signal?: AbortSignal | undefined;
   onProgress?: ((sec: number) => void) | undefined;
   tap?: FrameTap | undefined;
+  /** how many decodes share the video; default: one per core for a long lesson (videoParts) */
+  parts?: number | undefined;
 }
 
-export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps: number, opts: AnalyseOptions = {}): Promise<VideoFeatures> {
+/** A stretch of the video one decode analyses: [start, end) seconds, the last one open-ended. */
+export interface VideoPart {
+  start: number;
+  end?: number | undefined;
+}
+
+/** a stretch shorter than this does not pay for another decoder's start and seek */
+export const MIN_PART_S = 60;
+const MAX_PARTS = 4;
+
+/**
+ * The analysis decode skips the frames nothing refers to, so one decoder keeps about 1.2 of a
+ * box's cores busy (its frame threads wait on each other): a 60-minute lesson's decode took
+ * 90 s on this 2-core VM. Stretches decoded side by side use every core. Boundaries fall on
+ * whole seconds so that the analysis frames (and the tap's) keep the one-decode grid, which
+ * needs whole frame rates; any other rate keeps one decode.
+ */
+export function videoParts(duration: number, fps: number, tapFps: number | undefined, want: number): VideoPart[] {
+  const n = Math.max(1, Math.min(MAX_PARTS, Math.floor(want), Math.floor(duration)));
+  if (n === 1 || !Number.isInteger(fps) || (tapFps !== undefined && !Number.isInteger(tapFps))) return [{ start: 0 }];
+  const cuts = Array.from({ length: n + 1 }, (_, k) => Math.round((duration * k) / n));
+  return cuts.slice(0, n).map((start, k) => (k === n - 1 ? { start } : { start, end: cuts[k + 1]! }));
+}
+
+/** One part's features, with its first and last frames so the parts can be joined. */
+interface PartFeatures {
+  cols: Float32Array[];
+  first: Uint8Array | undefined;
+  last: Uint8Array | undefined;
+}
+
+async function analysePart(info: MediaInfo, kernels: NativeKernels, fps: number, part: VideoPart, index: number,
+  opts: AnalyseOptions, onFrames: (n: number) => void): Promise<PartFeatures> {
   const frameBytes = ANALYSIS_W * ANALYSIS_H;
   const cols = Array.from({ length: FEATS }, () => new Column());
   // The previous frame rides along at the start of each batch so diffs continue across chunks.
-  let prev: Uint8Array | null = null;
+  let prev: Uint8Array | undefined;
+  let first: Uint8Array | undefined;
   let pending: Buffer = Buffer.alloc(0);
-  let frames = 0;
   const consume = (chunk: Buffer): void => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     const n = Math.floor(pending.length / frameBytes);
     if (n === 0) return;
     const whole = pending.subarray(0, n * frameBytes);
+    first ??= new Uint8Array(whole.subarray(0, frameBytes));
     const batch = new Uint8Array((prev ? n + 1 : n) * frameBytes);
     if (prev) batch.set(prev, 0);
     batch.set(whole, prev ? frameBytes : 0);
@@ -113,22 +152,70 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
     }
     prev = batch.slice(batch.length - frameBytes);
     pending = Buffer.from(pending.subarray(n * frameBytes));
-    frames += n;
-    opts.onProgress?.(frames / fps);
+    onFrames(n);
   };
   const gray = `fps=${fps},scale=${ANALYSIS_W}:${ANALYSIS_H}:flags=area,format=gray`;
   const tap = opts.tap;
-  const onPipe3 = tap && rawFrames(tap.frameBytes, (i, frame) => tap.onFrame(i / tap.fps, frame));
+  const len = part.end === undefined ? undefined : part.end - part.start;
+  // a bounded part stops at its own frame count; the decode reads a second past its end so the
+  // fps filter has the frames its last slots pick from
+  const count = (rate: number): string[] => (len === undefined ? [] : ['-frames:v', String(Math.round(len * rate))]);
+  const onPipe3 = tap && rawFrames(tap.frameBytes, (i, frame) => tap.onFrame(part.start + i / tap.fps, frame, index));
   const output = tap
     ? ['-filter_complex', `[0:v:0]split=2[a][b];[a]${gray}[g];[b]fps=${tap.fps},${tap.filters}[t]`,
-      '-map', '[g]', '-f', 'rawvideo', 'pipe:1', '-map', '[t]', '-f', 'rawvideo', 'pipe:3']
-    : ['-map', '0:v:0', '-an', '-sn', '-vf', gray, '-f', 'rawvideo', 'pipe:1'];
+      '-map', '[g]', ...count(fps), '-f', 'rawvideo', 'pipe:1', '-map', '[t]', ...count(tap.fps), '-f', 'rawvideo', 'pipe:3']
+    : ['-map', '0:v:0', '-an', '-sn', '-vf', gray, ...count(fps), '-f', 'rawvideo', 'pipe:1'];
+  const seek = [...(part.start > 0 ? ['-ss', String(part.start)] : []), ...(len === undefined ? [] : ['-t', String(len + 1)])];
   await run('ffmpeg', [
     // frames nothing refers to and the deblocking filter only cost time here: a 5 fps, 160x90
     // sample needs neither (3-min 720p lecture: 7.5 s → 4.2 s of decoding)
-    '-hide_banner', '-nostdin', '-v', 'error', ...FAST_DECODE, '-i', info.path, ...output,
+    '-hide_banner', '-nostdin', '-v', 'error', ...FAST_DECODE, ...seek, '-i', info.path, ...output,
   ], { signal: opts.signal, onStdout: consume, onPipe3 });
-  const [diff, si, ti, edges, luma, lumaStd] = cols.map((c) => c.done()) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const done = cols.map((c) => c.done());
+  const want = len === undefined ? undefined : Math.round(len * fps);
+  // a stretch that came out short (a stream ending early inside it) holds its last frame, as
+  // the fps filter does over a gap, so the later parts keep their times
+  if (want !== undefined && done[0]!.length !== want && done[0]!.length > 0) {
+    for (let k = 0; k < FEATS; k++) {
+      const c = new Float32Array(want);
+      const have = done[k]!;
+      c.set(have.subarray(0, Math.min(want, have.length)));
+      if (have.length < want) c.fill(have[have.length - 1]!, have.length);
+      done[k] = c;
+    }
+  }
+  return { cols: done, first, last: prev };
+}
+
+export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps: number, opts: AnalyseOptions = {}): Promise<VideoFeatures> {
+  const parts = videoParts(info.duration, fps, opts.tap?.fps,
+    opts.parts ?? Math.min(availableParallelism(), Math.floor(info.duration / MIN_PART_S)));
+  let frames = 0;
+  const onFrames = (n: number): void => {
+    frames += n;
+    opts.onProgress?.(frames / fps);
+  };
+  const got = await Promise.all(parts.map((p, i) => analysePart(info, kernels, fps, p, i, opts, onFrames)));
+  // the first frame of each later part is compared with the last frame of the part before it,
+  // as one decode would have
+  for (let i = 1; i < got.length; i++) {
+    const before = got[i - 1]!.last;
+    const here = got[i]!;
+    if (!before || !here.first || here.cols[0]!.length === 0) continue;
+    const pair = new Uint8Array(2 * before.length);
+    pair.set(before, 0);
+    pair.set(here.first, before.length);
+    const f = kernels.frameFeatures(pair, ANALYSIS_W, ANALYSIS_H, 2, EDGE_THRESHOLD);
+    here.cols[0]![0] = f[FEATS + 0]!;
+    here.cols[2]![0] = f[FEATS + 2]!;
+  }
+  const joined = Array.from({ length: FEATS }, (_, k) => {
+    const out = new Float32Array(got.reduce((n, g) => n + g.cols[k]!.length, 0));
+    let at = 0;
+    for (const g of got) { out.set(g.cols[k]!, at); at += g.cols[k]!.length; }
+    return out;
+  });
+  const [diff, si, ti, edges, luma, lumaStd] = joined as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
   return { fps, diff, si, ti, edges, luma, lumaStd };
 }
 

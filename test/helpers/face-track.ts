@@ -14,6 +14,6 @@ export async function faceTrack(session: InferenceSession, path: string,
   const faces = faceTap(session, opts.info ?? await probe(path), opts);
   const { fps, filters, frameBytes, onFrame } = faces.tap;
   await run('ffmpeg', ['-nostdin', '-v', 'error', ...FAST_DECODE, '-i', path, '-sn', '-vf', `fps=${fps},${filters}`,
-    '-f', 'rawvideo', 'pipe:1'], { onStdout: rawFrames(frameBytes, (i, frame) => onFrame(i / fps, frame)) });
+    '-f', 'rawvideo', 'pipe:1'], { onStdout: rawFrames(frameBytes, (i, frame) => onFrame(i / fps, frame, 0)) });
   return faces.done();
 }

@@ -1,0 +1,55 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { analyseVideo, videoParts, type VideoFeatures } from '../../daemon/optimize/analyse.js';
+import { probe } from '../../daemon/optimize/probe.js';
+import { loadNative } from '../../daemon/analysis/native.js';
+
+// A long lesson's analysis decode runs as a few decodes side by side, each over its own stretch
+// of the video: what the plan sees must be what one decode gives, frame for frame.
+
+t.test('stretches fall on whole seconds, one per core, never shorter than a second', async (t) => {
+  t.same(videoParts(3600, 5, 2, 2), [{ start: 0, end: 1800 }, { start: 1800 }]);
+  t.same(videoParts(13.013, 5, 2, 3), [{ start: 0, end: 4 }, { start: 4, end: 9 }, { start: 9 }]);
+  t.same(videoParts(3600, 5, undefined, 16).length, 4, 'at most four');
+  t.same(videoParts(3600, 5, 2, 1), [{ start: 0 }], 'one core: one decode');
+  t.same(videoParts(3600, 2.5, 2, 2), [{ start: 0 }], 'a rate whose frames miss whole seconds keeps one decode');
+  t.same(videoParts(3600, 5, 2.5, 2), [{ start: 0 }], 'so does such a tap');
+  t.same(videoParts(1.5, 5, 2, 4), [{ start: 0 }], 'a clip under two seconds is one stretch');
+});
+
+t.test('three decodes give the features and tap frames of one, across cuts and on an NTSC rate', async (t) => {
+  const dir = t.testdir();
+  const clip = join(dir, 'ntsc.mp4');
+  // 29.97 fps with B-frames and grain, three pictures: frames never sit on whole seconds, the
+  // decode skips B-frames, and a part boundary (4 s) falls inside the moving test pattern
+  const res = spawnSync('ffmpeg', ['-v', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30000/1001:duration=5',
+    '-f', 'lavfi', '-i', 'mandelbrot=size=640x360:rate=30000/1001',
+    '-f', 'lavfi', '-i', 'smptehdbars=size=640x360:rate=30000/1001:duration=4',
+    '-filter_complex', '[1]trim=duration=4,setpts=PTS-STARTPTS[m];[0][m][2]concat=n=3:v=1:a=0,noise=alls=8:allf=t[v]',
+    '-map', '[v]', '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '3', '-g', '120', clip], { encoding: 'utf8' });
+  t.equal(res.status, 0, res.stderr);
+  const info = await probe(clip);
+  const kernels = loadNative();
+  const run = async (parts: number): Promise<{ v: VideoFeatures; taps: Map<number, Buffer>; progress: number }> => {
+    const taps = new Map<number, Buffer>();
+    let progress = 0;
+    const v = await analyseVideo(info, kernels, 5, {
+      parts, onProgress: (s) => { progress = s; },
+      tap: { fps: 2, filters: 'scale=32:32,format=gray', frameBytes: 1024, onFrame: (at, frame) => { taps.set(Math.round(at * 1000), Buffer.from(frame)); } },
+    });
+    return { v, taps, progress };
+  };
+  const one = await run(1);
+  const three = await run(3);
+  t.equal(one.v.diff.length, 65, '13 s at 5 fps');
+  for (const k of ['diff', 'si', 'ti', 'edges', 'luma', 'lumaStd'] as const) {
+    t.same(Array.from(three.v[k]), Array.from(one.v[k]), `${k}: the same in every frame`);
+  }
+  // the first frame of the 4 s stretch is compared with the last of the one before it
+  t.ok(three.v.diff[20]! > 1, `diff across the boundary is the picture's change (${three.v.diff[20]})`);
+  t.same([...three.taps.keys()].sort((a, b) => a - b), [...one.taps.keys()].sort((a, b) => a - b), 'tap frames at the same times');
+  t.ok([...one.taps].every(([at, f]) => three.taps.get(at)!.equals(f)), 'and with the same pictures');
+  t.equal(three.progress, one.progress, 'progress reaches the end');
+});
