@@ -257,7 +257,7 @@ async function runOptimize(cfg: Config, input: string, values: Values, signal: A
   const t0 = performance.now();
   const res = await optimize({ input, out, planOnly: values.plan }, { cfg: cfg.optimize, log, kernels, progress, signal, dataDir: cfg.dataDir });
   if (values.plan) {
-    process.stdout.write(JSON.stringify({ plan: res.plan, shots: res.shots }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ plan: res.plan, shots: res.shots, timings: res.timings }, null, 2) + '\n');
     return 0;
   }
   const wall = (performance.now() - t0) / 1000;

@@ -12,7 +12,7 @@ import type { FaceFrame, faceTap } from '../models/face.js';
 import { findShots, speechIntervals } from './shots.js';
 import type { Shot } from './shots.js';
 import { refineCuts } from './cuts.js';
-import { NEAR_MISS, SPEECH_SAFE_BITRATE, backToRules, makePlan, withMoreBits } from './plan.js';
+import { NEAR_MISS, SPEECH_SAFE_BITRATE, backToRules, baseFpsOf, makePlan, withMoreBits } from './plan.js';
 import type { Plan } from './plan.js';
 import { withBoost, type Boost } from './boost.js';
 import { encode, headerQp } from './encode.js';
@@ -114,7 +114,7 @@ export async function optimize(req: OptimizeRequest, deps: OptimizeDeps): Promis
   let shots = findShots(an, info.duration);
   if (cfg.refineCuts && info.video && shots.length > 1) {
     const refined = await timed('cuts', 0.01, () => refineCuts(info.path, shots, {
-      analysisFps: cfg.analysisFps, baseFps: Math.min(30, Math.max(1, Math.round(info.video!.fps))), signal,
+      analysisFps: cfg.analysisFps, baseFps: baseFpsOf(info), signal,
     }));
     shots = refined.shots;
     log.info({ moved: refined.moved, of: shots.length - 1 }, 'cuts moved onto the source frame where the picture changes');

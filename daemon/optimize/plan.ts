@@ -124,13 +124,18 @@ export function outputSize(w: number, h: number): { width: number; height: numbe
 
 export interface PlanOptions { segmentSeconds: number }
 
+/** the frame grid every rendition is cut on: the source's own rate, at most 30 */
+export function baseFpsOf(info: MediaInfo): number {
+  return info.video ? Math.min(30, Math.max(1, Math.round(info.video.fps))) : 0;
+}
+
 export function makePlan(info: MediaInfo, shots: Shot[], opts: PlanOptions): Plan {
   const shotPlans: ShotPlan[] = shots.map((s) => ({
     index: s.index, start: round3(s.start), end: round3(s.end), cls: s.cls, audio: s.audio.kind, reason: REASONS[s.cls],
   }));
   let renditions: RenditionPlan[] = [];
   let keyframes: number[] = [];
-  const baseFps = info.video ? Math.min(30, Math.max(1, Math.round(info.video.fps))) : 0;
+  const baseFps = baseFpsOf(info);
   if (info.video) {
     const size = outputSize(info.video.displayWidth, info.video.displayHeight);
     renditions = [0, 1].map((r) => ({

@@ -9,7 +9,7 @@ import { probe } from '../../optimize/probe.js';
 import { analyse } from '../../optimize/analyse.js';
 import { findShots } from '../../optimize/shots.js';
 import type { Shot, ShotClass } from '../../optimize/shots.js';
-import { CLASS_SETTINGS, outputSize } from '../../optimize/plan.js';
+import { CLASS_SETTINGS, baseFpsOf, outputSize } from '../../optimize/plan.js';
 import type { Plan } from '../../optimize/plan.js';
 import { encodeArgs } from '../../optimize/encode.js';
 import type { Progress } from '../../optimize/progress.js';
@@ -148,7 +148,7 @@ export async function sweepFile(input: string, opts: SweepOptions): Promise<Enco
   const an = await analyse(info, opts.kernels, opts.analysisFps ?? 5, { signal: opts.signal });
   const shots = findShots(an, info.duration);
   return sweepShots(input, shots, opts, {
-    baseFps: Math.min(30, Math.max(1, Math.round(info.video.fps))),
+    baseFps: baseFpsOf(info),
     size: opts.size ?? outputSize(info.video.displayWidth, info.video.displayHeight),
   });
 }
