@@ -127,6 +127,8 @@ interface PartFeatures {
   cols: Float32Array[];
   first: Uint8Array | undefined;
   last: Uint8Array | undefined;
+  /** frames a bounded stretch should give */
+  want: number | undefined;
 }
 
 async function analysePart(info: MediaInfo, kernels: NativeKernels, fps: number, part: VideoPart, index: number,
@@ -171,20 +173,26 @@ async function analysePart(info: MediaInfo, kernels: NativeKernels, fps: number,
     // sample needs neither (3-min 720p lecture: 7.5 s → 4.2 s of decoding)
     '-hide_banner', '-nostdin', '-v', 'error', ...FAST_DECODE, ...seek, '-i', info.path, ...output,
   ], { signal: opts.signal, onStdout: consume, onPipe3 });
-  const done = cols.map((c) => c.done());
-  const want = len === undefined ? undefined : Math.round(len * fps);
-  // a stretch that came out short (a stream ending early inside it) holds its last frame, as
-  // the fps filter does over a gap, so the later parts keep their times
-  if (want !== undefined && done[0]!.length !== want && done[0]!.length > 0) {
-    for (let k = 0; k < FEATS; k++) {
-      const c = new Float32Array(want);
-      const have = done[k]!;
-      c.set(have.subarray(0, Math.min(want, have.length)));
-      if (have.length < want) c.fill(have[have.length - 1]!, have.length);
-      done[k] = c;
-    }
+  return { cols: cols.map((c) => c.done()), first, last: prev, want: len === undefined ? undefined : Math.round(len * fps) };
+}
+
+/**
+ * A stretch that came out short while a later one has frames (the stream has a gap across its
+ * end) holds its last frame to its length, as the fps filter of one decode does over a gap, so
+ * the later stretches keep their times. Where the video itself ends early, nothing is added.
+ */
+function holdShortParts(got: PartFeatures[]): void {
+  for (let i = 0; i < got.length - 1; i++) {
+    const g = got[i]!;
+    const have = g.cols[0]!.length;
+    if (g.want === undefined || have >= g.want || have === 0 || !got.slice(i + 1).some((l) => l.cols[0]!.length > 0)) continue;
+    g.cols = g.cols.map((c) => {
+      const held = new Float32Array(g.want!);
+      held.set(c);
+      held.fill(c[have - 1]!, have);
+      return held;
+    });
   }
-  return { cols: done, first, last: prev };
 }
 
 export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps: number, opts: AnalyseOptions = {}): Promise<VideoFeatures> {
@@ -196,6 +204,7 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
     opts.onProgress?.(frames / fps);
   };
   const got = await Promise.all(parts.map((p, i) => analysePart(info, kernels, fps, p, i, opts, onFrames)));
+  holdShortParts(got);
   // the first frame of each later part is compared with the last frame of the part before it,
   // as one decode would have
   for (let i = 1; i < got.length; i++) {

@@ -53,3 +53,19 @@ t.test('three decodes give the features and tap frames of one, across cuts and o
   t.ok([...one.taps].every(([at, f]) => three.taps.get(at)!.equals(f)), 'and with the same pictures');
   t.equal(three.progress, one.progress, 'progress reaches the end');
 });
+
+t.test('a video that ends before its sound: the stretches past its end add no frames', async (t) => {
+  const dir = t.testdir();
+  const clip = join(dir, 'short-video.mp4');
+  // 6 s of picture, 12 s of sound: the container lasts 12 s, stretches start at 0, 4 and 8 s
+  const res = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=6',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:duration=12', '-c:v', 'libx264', '-preset', 'veryfast', '-c:a', 'aac', clip], { encoding: 'utf8' });
+  t.equal(res.status, 0, res.stderr);
+  const info = await probe(clip);
+  t.ok(info.duration > 11.5, `the container lasts the sound's 12 s (${info.duration})`);
+  const kernels = loadNative();
+  const one = await analyseVideo(info, kernels, 5, { parts: 1 });
+  const three = await analyseVideo(info, kernels, 5, { parts: 3 });
+  t.equal(three.diff.length, one.diff.length, `as many frames as one decode (${one.diff.length})`);
+  t.same(Array.from(three.luma), Array.from(one.luma), 'the same frames');
+});
