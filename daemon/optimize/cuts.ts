@@ -55,7 +55,9 @@ export async function refineCut(input: string, at: number, opts: RefineOptions):
   const count = Math.round(F / opts.analysisFps) + 5;
   const frameBytes = REFINE_W * REFINE_H;
   const chunks: Buffer[] = [];
-  await run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-skip_loop_filter', 'all',
+  // one decoder thread: two windows are decoded at a time, and a short seek's worth of frames
+  // gains nothing from frame threads but their start-up
+  await run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-skip_loop_filter', 'all', '-threads', '1',
     '-ss', (first / F).toFixed(6), '-i', input, '-map', '0:v:0', '-an', '-sn', '-frames:v', String(count),
     '-vf', `fps=${F},scale=${REFINE_W}:${REFINE_H}:flags=area,format=gray`, '-f', 'rawvideo', 'pipe:1'],
   { signal: opts.signal, onStdout: (c) => chunks.push(c) });
