@@ -131,7 +131,19 @@ export function run(bin: Tool, args: string[], opts: RunOptions = {}): Promise<R
     const out: Buffer[] = [];
     let err = '';
     let progressBuf = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    // a reader that throws (a model, a kernel fed a bad frame) ends this run with its error,
+    // instead of an uncaught exception in a stream event taking the whole box down
+    let readerFailure: unknown;
+    const guarded = (fn: (chunk: Buffer) => void) => (chunk: Buffer): void => {
+      if (readerFailure !== undefined) return;
+      try {
+        fn(chunk);
+      } catch (e) {
+        readerFailure = e;
+        killGroup(child, 'SIGKILL');
+      }
+    };
+    child.stdout!.on('data', guarded((chunk: Buffer) => {
       if (opts.onStdout) { opts.onStdout(chunk); return; }
       if (opts.onProgress) {
         progressBuf += chunk.toString('utf8');
@@ -145,8 +157,8 @@ export function run(bin: Tool, args: string[], opts: RunOptions = {}): Promise<R
         return;
       }
       out.push(chunk);
-    });
-    if (opts.onPipe3) (child.stdio[3] as NodeJS.ReadableStream).on('data', opts.onPipe3);
+    }));
+    if (opts.onPipe3) (child.stdio[3] as NodeJS.ReadableStream).on('data', guarded(opts.onPipe3));
     child.stderr!.on('data', (chunk: Buffer) => {
       // keep the tail only: ffmpeg can be chatty for hours
       err = (err + chunk.toString('utf8')).slice(-16384);
@@ -171,7 +183,9 @@ export function run(bin: Tool, args: string[], opts: RunOptions = {}): Promise<R
       live.delete(child);
       if (killTimer) clearTimeout(killTimer);
       opts.signal?.removeEventListener('abort', onAbort);
-      if (aborted) {
+      if (readerFailure !== undefined) {
+        reject(readerFailure);
+      } else if (aborted) {
         reject(new YachayError('YCH_ERR_ABORTED', `${bin} stopped: aborted`));
       } else if (code === 0) {
         resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: err });

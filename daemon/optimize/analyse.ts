@@ -203,7 +203,22 @@ export async function analyseVideo(info: MediaInfo, kernels: NativeKernels, fps:
     frames += n;
     opts.onProgress?.(frames / fps);
   };
-  const got = await Promise.all(parts.map((p, i) => analysePart(info, kernels, fps, p, i, opts, onFrames)));
+  // a stretch that fails stops the others, and its error is the one the job reports; every
+  // decoder has exited before this returns
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(opts.signal?.reason);
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let first: { err: unknown } | undefined;
+  let settled: Array<PromiseSettledResult<PartFeatures>>;
+  try {
+    settled = await Promise.allSettled(parts.map((p, i) => analysePart(info, kernels, fps, p, i, { ...opts, signal: stop.signal }, onFrames)
+      .catch((err: unknown) => { first ??= { err }; stop.abort(err); throw err; })));
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  if (first) throw first.err;
+  const got = settled.map((r) => (r as PromiseFulfilledResult<PartFeatures>).value);
   holdShortParts(got);
   // the first frame of each later part is compared with the last frame of the part before it,
   // as one decode would have

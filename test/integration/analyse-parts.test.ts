@@ -1,5 +1,5 @@
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { analyseVideo, videoParts, type VideoFeatures } from '../../daemon/optimize/analyse.js';
 import { probe } from '../../daemon/optimize/probe.js';
@@ -68,4 +68,28 @@ t.test('a video that ends before its sound: the stretches past its end add no fr
   const three = await analyseVideo(info, kernels, 5, { parts: 3 });
   t.equal(three.diff.length, one.diff.length, `as many frames as one decode (${one.diff.length})`);
   t.same(Array.from(three.luma), Array.from(one.luma), 'the same frames');
+});
+
+t.test('aborting a job stops every stretch, and a failing stretch stops the others', async (t) => {
+  const dir = t.testdir();
+  const clip = join(dir, 'minute.mp4');
+  const res = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30:duration=60',
+    '-c:v', 'libx264', '-preset', 'ultrafast', clip], { encoding: 'utf8' });
+  t.equal(res.status, 0, res.stderr);
+  const info = await probe(clip);
+  const kernels = loadNative();
+  const ours = (): string[] => {
+    try { return execFileSync('pgrep', ['-P', String(process.pid), 'ffmpeg'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean); } catch { return []; }
+  };
+  const ac = new AbortController();
+  const job = analyseVideo(info, kernels, 5, { parts: 3, signal: ac.signal, onProgress: () => ac.abort(new Error('the teacher cancelled')) });
+  await t.rejects(job, 'the analysis ends with the abort');
+  t.same(ours(), [], 'no decoder left running');
+  // a tap that throws on the second stretch's first frame fails that stretch alone
+  const failing = analyseVideo(info, kernels, 5, {
+    parts: 3,
+    tap: { fps: 2, filters: 'scale=32:32,format=gray', frameBytes: 1024, onFrame: (_t, _f, part) => { if (part === 1) throw new Error('stretch 1 broke'); } },
+  });
+  await t.rejects(failing, /stretch 1 broke/, "the stretch's own error, not an abort");
+  t.same(ours(), [], 'the other stretches stopped too');
 });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { ocrFrame } from '../../daemon/quality/ocr.js';
 import { speak } from '../../daemon/sample/lecture.js';
-import { killAllChildren } from '../../daemon/media/run.js';
+import { killAllChildren, run } from '../../daemon/media/run.js';
 
 // issue 12 item 6: tesseract and espeak-ng run like ffmpeg: own process group, stopped by an
 // abort, by the second Ctrl-C (killAllChildren) and by the box dying with kill -9
@@ -100,4 +100,15 @@ t.test('tesseract and espeak-ng die with a box killed by SIGKILL', { skip: proce
   const t0 = Date.now();
   t.ok(await until(() => running('tesseract', f.token).length === 0 && running('espeak-ng', f.token).length === 0, 5000),
     `both gone ${Date.now() - t0} ms after the box`);
+});
+
+t.test('a reader that throws ends the run with its own error and the tool stopped', async (t) => {
+  const token = `reader-${randomBytes(4).toString('hex')}`;
+  // an endless stream of frames: only the reader's failure can end this run
+  const job = run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=64x36:rate=30,drawtext=text=${token}:fontsize=1`,
+    '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'], {
+    onStdout: () => { throw new Error('the model could not read this frame'); },
+  });
+  await t.rejects(job, /the model could not read this frame/, "the reader's error, not a tool failure");
+  t.same(running('ffmpeg', token), [], 'ffmpeg stopped');
 });
